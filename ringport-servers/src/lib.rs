@@ -1,0 +1,5 @@
+//! The servers of the completion-port articles, each a small state machine on [`ringport`]:
+//! - [`echo`]: the first article's echo server.
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod echo;

@@ -1,0 +1,238 @@
+//! Buffers owned by operations: the per-I/O data of the completion-port model.
+//!
+//! A receive lands in one of the worker's *provided buffers* ([`BufPool`]): the kernel picks a
+//! free buffer only when data arrives, so an idle connection holds none. The handler gets it as
+//! a [`RecvBuf`]; dropping that returns the buffer to the pool. A send owns a [`SendBuf`] until
+//! its completion hands it back.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::ops::Deref;
+use std::ptr::NonNull;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::sys::syscall;
+
+/// The provided receive buffers of one worker: `count` buffers of `size` bytes in one
+/// anonymous mapping (pages are touched only when used).
+pub(crate) struct BufPool {
+    mem: NonNull<u8>,
+    map_len: usize,
+    size: u32,
+    count: u16,
+    /// Buffers given back by handlers since the driver last recycled them.
+    returned: RefCell<Vec<u16>>,
+    /// Buffers held by [`RecvBuf`]s.
+    held: Cell<u32>,
+}
+
+impl BufPool {
+    /// Maps `count` buffers of `size` bytes.
+    pub(crate) fn new(count: u16, size: u32) -> io::Result<Self> {
+        let map_len = usize::from(count) * size as usize;
+        if map_len == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "empty buffer pool",
+            ));
+        }
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+        // SAFETY: an anonymous private mapping with no address hint has no preconditions.
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, 0) };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(BufPool {
+            mem: NonNull::new(ptr.cast()).expect("mmap returned null"),
+            map_len,
+            size,
+            count,
+            returned: RefCell::new(Vec::with_capacity(usize::from(count))),
+            held: Cell::new(0),
+        })
+    }
+
+    /// Size of each buffer.
+    pub(crate) fn buf_size(&self) -> u32 {
+        self.size
+    }
+
+    /// Number of buffers.
+    pub(crate) fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Address of buffer `bid`.
+    pub(crate) fn addr(&self, bid: u16) -> *mut u8 {
+        assert!(bid < self.count, "buffer id out of range");
+        // SAFETY: bid < count, so the offset stays inside the mapping.
+        unsafe { self.mem.as_ptr().add(usize::from(bid) * self.size as usize) }
+    }
+
+    /// Takes the buffers returned since the last call, appending them to `out`.
+    pub(crate) fn take_returned(&self, out: &mut Vec<u16>) {
+        out.append(&mut self.returned.borrow_mut());
+    }
+
+    /// Whether some buffer is free for the kernel (or will be, once recycled).
+    pub(crate) fn has_free(&self) -> bool {
+        self.held.get() < u32::from(self.count)
+    }
+
+    fn give_back(&self, bid: u16) {
+        self.held.set(self.held.get() - 1);
+        self.returned.borrow_mut().push(bid);
+    }
+}
+
+impl Drop for BufPool {
+    fn drop(&mut self) {
+        // SAFETY: `mem`/`map_len` describe the mapping made in `new`; the worker drops the pool
+        // only after its driver, once no operation can still write into it.
+        let _ = syscall!(munmap(self.mem.as_ptr().cast(), self.map_len));
+    }
+}
+
+impl fmt::Debug for BufPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufPool")
+            .field("count", &self.count)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+/// Bytes received into one of the worker's provided buffers.
+///
+/// Dereferences to the received bytes. Dropping it gives the buffer back to the worker, which
+/// hands it to the kernel again; keeping it (for example to send it back) keeps it out of the
+/// pool. It cannot leave its worker thread.
+pub struct RecvBuf {
+    pool: Rc<BufPool>,
+    bid: u16,
+    len: u32,
+}
+
+impl RecvBuf {
+    /// Wraps buffer `bid`, into which the kernel wrote `len` bytes.
+    pub(crate) fn new(pool: Rc<BufPool>, bid: u16, len: u32) -> Self {
+        assert!(len <= pool.buf_size(), "completion longer than its buffer");
+        pool.held.set(pool.held.get() + 1);
+        RecvBuf { pool, bid, len }
+    }
+}
+
+impl Deref for RecvBuf {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the kernel wrote `len` bytes into buffer `bid` before posting the completion;
+        // while this RecvBuf lives the buffer is out of the provided ring, so nothing writes it,
+        // and the Rc keeps the mapping alive.
+        unsafe { std::slice::from_raw_parts(self.pool.addr(self.bid), self.len as usize) }
+    }
+}
+
+impl Drop for RecvBuf {
+    fn drop(&mut self) {
+        self.pool.give_back(self.bid);
+    }
+}
+
+impl fmt::Debug for RecvBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvBuf")
+            .field("bid", &self.bid)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// A buffer given to a send operation; the completion gives it back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SendBuf {
+    /// An owned vector.
+    Vec(Vec<u8>),
+    /// A received buffer sent back as it is (no copy).
+    Recv(RecvBuf),
+    /// Shared, immutable bytes (for example a cached file or a canned reply).
+    Shared(Arc<[u8]>),
+    /// Bytes that live for the whole program.
+    Static(&'static [u8]),
+}
+
+impl SendBuf {
+    /// The bytes to send.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            SendBuf::Vec(v) => v,
+            SendBuf::Recv(r) => r,
+            SendBuf::Shared(s) => s,
+            SendBuf::Static(s) => s,
+        }
+    }
+
+    /// Number of bytes to send.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Vec<u8>> for SendBuf {
+    fn from(v: Vec<u8>) -> Self {
+        SendBuf::Vec(v)
+    }
+}
+
+impl From<RecvBuf> for SendBuf {
+    fn from(r: RecvBuf) -> Self {
+        SendBuf::Recv(r)
+    }
+}
+
+impl From<Arc<[u8]>> for SendBuf {
+    fn from(s: Arc<[u8]>) -> Self {
+        SendBuf::Shared(s)
+    }
+}
+
+impl From<&'static [u8]> for SendBuf {
+    fn from(s: &'static [u8]) -> Self {
+        SendBuf::Static(s)
+    }
+}
+
+impl From<&'static str> for SendBuf {
+    fn from(s: &'static str) -> Self {
+        SendBuf::Static(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recv_buf_returns_on_drop() {
+        let pool = Rc::new(BufPool::new(4, 64).unwrap());
+        // SAFETY: buffer 2 is in range and nothing else writes it in this test.
+        unsafe { pool.addr(2).copy_from_nonoverlapping(b"hello".as_ptr(), 5) };
+        let buf = RecvBuf::new(pool.clone(), 2, 5);
+        assert_eq!(&*buf, b"hello");
+        let send = SendBuf::from(buf);
+        assert_eq!(send.len(), 5);
+        drop(send);
+        let mut out = Vec::new();
+        pool.take_returned(&mut out);
+        assert_eq!(out, [2]);
+    }
+}
