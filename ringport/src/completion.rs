@@ -1,6 +1,8 @@
 //! Completions: what a finished operation hands back to its connection's handler.
 
+use std::fs::File;
 use std::io;
+use std::rc::Rc;
 
 use crate::buf::{RecvBuf, SendBuf};
 
@@ -14,6 +16,10 @@ pub enum OpKind {
     Send,
     /// Connect.
     Connect,
+    /// Send a file (TransmitFile).
+    SendFile,
+    /// Open a file.
+    Open,
 }
 
 /// A completion delivered to a connection's handler: the articles' `switch` over the I/O type,
@@ -33,10 +39,20 @@ pub enum Completion {
     Eof,
     /// A whole buffer was sent (short sends are continued in order); here it is back.
     Sent(SendBuf),
+    /// A whole file range was sent (TransmitFile); here is the file back.
+    FileSent {
+        /// The file.
+        file: Rc<File>,
+        /// Bytes sent (the whole range asked for).
+        bytes: u64,
+    },
+    /// [`crate::Io::open_beneath`] finished: the file opened read-only, or why not.
+    Opened(io::Result<File>),
     /// The connection's timer fired.
     Timeout,
-    /// An operation failed. For `Recv`, receiving has stopped; for `Send`, the send queue was
-    /// dropped.
+    /// An operation failed. For `Recv`, receiving has stopped; for `Send` and `SendFile`,
+    /// the send queue was dropped. A file that ended before its range was sent fails
+    /// `SendFile` with [`io::ErrorKind::UnexpectedEof`].
     Failed {
         /// The operation that failed.
         op: OpKind,

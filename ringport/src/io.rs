@@ -1,15 +1,19 @@
 //! [`Io`]: what a handler can do with one connection.
 
 use std::collections::VecDeque;
+use std::ffi::CString;
+use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::buf::SendBuf;
 use crate::key::CompletionKey;
 use crate::sys::Sub;
-use crate::worker::op::{Core, OpData, Owner};
+use crate::worker::op::{Core, OpData, Outgoing, Owner};
 
 /// How far a connection is on its way to closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +37,8 @@ pub(crate) struct ConnIo {
     pub(crate) want_recv: bool,
     /// The send in flight; at most one, for ordering.
     pub(crate) send_op: Option<usize>,
-    pub(crate) send_queue: VecDeque<SendBuf>,
-    /// Bytes queued or in flight.
+    pub(crate) send_queue: VecDeque<Outgoing>,
+    /// Buffer bytes queued or in flight (file ranges do not count: they hold no memory).
     pub(crate) unsent: usize,
     pub(crate) timeout_op: Option<usize>,
     pub(crate) connect_op: Option<usize>,
@@ -135,16 +139,79 @@ impl Io<'_> {
             return;
         }
         self.conn.unsent += buf.len();
-        if self.conn.send_op.is_none() {
-            self.start_send(buf, 0);
-        } else {
-            self.conn.send_queue.push_back(buf);
+        self.queue(Outgoing::Buf(buf));
+    }
+
+    /// Sends `len` bytes of `file` from `offset` after everything queued before it, without
+    /// copying through user space (TransmitFile); [`crate::Completion::FileSent`] gives the
+    /// file back. Files over 4 GiB are fine. Ignored once the connection is closing.
+    ///
+    /// Platform specific: on io_uring and epoll, `sendfile(2)` driven by readiness.
+    pub fn send_file(&mut self, file: Rc<File>, offset: u64, len: u64) {
+        if self.conn.closing == Closing::No {
+            self.queue(Outgoing::File { file, offset, len });
         }
     }
 
-    pub(crate) fn start_send(&mut self, buf: SendBuf, done: usize) {
+    fn queue(&mut self, out: Outgoing) {
+        if self.conn.send_op.is_none() {
+            self.start_send(out, 0);
+        } else {
+            self.conn.send_queue.push_back(out);
+        }
+    }
+
+    pub(crate) fn start_send(&mut self, out: Outgoing, done: u64) {
         self.conn.inflight += 1;
-        self.conn.send_op = Some(self.core.start_send(self.slot, self.conn.fd, buf, done));
+        self.conn.send_op = Some(self.core.start_send(self.slot, self.conn.fd, out, done));
+    }
+
+    /// Opens `path` read-only beneath directory `dir`, never leaving it: `..`, absolute
+    /// paths, symlinks that point outside and `/proc` magic links fail with
+    /// `EXDEV`/`ELOOP`. FIFOs open without blocking. [`crate::Completion::Opened`] gives the
+    /// file.
+    ///
+    /// Platform specific: io_uring opens on the kernel's side (`openat2`) without blocking
+    /// the worker; epoll calls `openat2(2)` on the worker thread.
+    ///
+    /// # Errors
+    /// `path` containing a NUL byte is refused at once (`InvalidInput`).
+    pub fn open_beneath(&mut self, dir: &Arc<OwnedFd>, path: &[u8]) -> io::Result<()> {
+        let path = CString::new(path)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in path"))?;
+        if self.conn.closing == Closing::No {
+            let sub = Sub::OpenBeneath {
+                dir: dir.as_raw_fd(),
+                path: path.as_ptr(),
+            };
+            self.op(
+                OpData::Open {
+                    _dir: dir.clone(),
+                    _path: path,
+                },
+                sub,
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the next queued send, if any.
+    pub(crate) fn send_next(&mut self) {
+        if let Some(next) = self.conn.send_queue.pop_front() {
+            self.start_send(next, 0);
+        }
+    }
+
+    /// A send failed: the queue is dropped; the error is reported unless the handler closed
+    /// the connection (then cancellation is expected).
+    pub(crate) fn send_failed(
+        &mut self,
+        op: crate::OpKind,
+        error: io::Error,
+    ) -> Option<crate::Completion> {
+        self.conn.send_queue.clear();
+        self.conn.unsent = 0;
+        (self.conn.closing == Closing::No).then_some(crate::Completion::Failed { op, error })
     }
 
     /// Bytes queued or in flight for sending.

@@ -59,7 +59,26 @@ pub(crate) enum Sub {
     CancelFd { fd: i32 },
     /// Multishot readiness for reading (the worker's wake-up eventfd).
     PollIn { fd: i32 },
+    /// Send up to `len` bytes of `file` from `offset` to socket `sock` without copying
+    /// through user space (TransmitFile). A short result is continued by the worker; 0 means
+    /// the file ended early.
+    SendFile {
+        sock: i32,
+        file: i32,
+        offset: u64,
+        len: u64,
+    },
+    /// Open the NUL-terminated relative `path` read-only beneath directory `dir`
+    /// (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, `O_NONBLOCK`): the result is
+    /// the new descriptor.
+    OpenBeneath { dir: i32, path: *const libc::c_char },
 }
+
+/// `open_how` flags of [`Sub::OpenBeneath`].
+pub(crate) const OPEN_FLAGS: u64 =
+    (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
+/// `open_how` resolve flags of [`Sub::OpenBeneath`]: never leave `dir`, no magic links.
+pub(crate) const OPEN_RESOLVE: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
 
 /// One completion from a backend.
 #[derive(Debug, Clone, Copy)]

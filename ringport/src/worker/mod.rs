@@ -21,7 +21,7 @@ use crate::io::{Closing, ConnIo, Io};
 use crate::key::CompletionKey;
 use crate::sys::{Cqe, Driver, Sub};
 pub use ctx::WorkerCtx;
-use op::{errno, Core, OpData, Owner};
+use op::{errno, Core, OpData, Outgoing, Owner};
 pub(crate) use shared::Shared;
 
 /// How long a listener waits before accepting again after an error such as `EMFILE`.
@@ -251,22 +251,54 @@ impl<H: Handler> Worker<H> {
                 if res >= 0 && io.conn.closing != Closing::Abort {
                     let done = done + res as usize;
                     if done < buf.len() {
-                        io.start_send(buf, done);
+                        io.start_send(Outgoing::Buf(buf), done as u64);
                         None
                     } else {
                         io.conn.unsent -= buf.len();
-                        if let Some(next) = io.conn.send_queue.pop_front() {
-                            io.start_send(next, 0);
-                        }
+                        io.send_next();
                         (io.conn.closing == Closing::No).then_some(Completion::Sent(buf))
                     }
                 } else {
-                    io.conn.send_queue.clear();
-                    io.conn.unsent = 0;
-                    (io.conn.closing == Closing::No && res < 0).then(|| Completion::Failed {
-                        op: OpKind::Send,
-                        error: errno(res),
-                    })
+                    io.send_failed(OpKind::Send, errno(res))
+                }
+            }
+            Some(OpData::SendFile {
+                file,
+                offset,
+                len,
+                done,
+            }) => {
+                io.conn.send_op = None;
+                if res >= 0 && io.conn.closing != Closing::Abort {
+                    let done = done + res as u64;
+                    if done >= len {
+                        io.send_next();
+                        let sent = Completion::FileSent { file, bytes: len };
+                        (io.conn.closing == Closing::No).then_some(sent)
+                    } else if res == 0 {
+                        let error = io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the file ended before its range was sent",
+                        );
+                        io.send_failed(OpKind::SendFile, error)
+                    } else {
+                        io.start_send(Outgoing::File { file, offset, len }, done);
+                        None
+                    }
+                } else {
+                    io.send_failed(OpKind::SendFile, errno(res))
+                }
+            }
+            Some(OpData::Open { .. }) => {
+                let opened = (res >= 0).then(|| {
+                    // SAFETY: a successful open returns a new descriptor nobody else owns.
+                    unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(res) }
+                });
+                match opened {
+                    // The handler closed the connection meanwhile: the file is dropped (closed).
+                    _ if io.conn.closing != Closing::No => None,
+                    Some(file) => Some(Completion::Opened(Ok(file))),
+                    None => Some(Completion::Opened(Err(errno(res)))),
                 }
             }
             Some(OpData::Connect { .. }) => {

@@ -5,8 +5,12 @@
 //! it, lives until the operation's final completion, whatever was cancelled or closed meanwhile.
 
 use std::collections::VecDeque;
+use std::ffi::CString;
+use std::fs::File;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use slab::Slab;
 
@@ -31,8 +35,23 @@ pub(crate) enum Owner {
 pub(crate) enum OpData {
     Accept,
     Recv,
-    Send { buf: SendBuf, done: usize },
-    Connect { _addr: Box<socket2::SockAddr> },
+    Send {
+        buf: SendBuf,
+        done: usize,
+    },
+    SendFile {
+        file: Rc<File>,
+        offset: u64,
+        len: u64,
+        done: u64,
+    },
+    Open {
+        _dir: Arc<OwnedFd>,
+        _path: CString,
+    },
+    Connect {
+        _addr: Box<socket2::SockAddr>,
+    },
     Timeout,
     Close,
     Cancel,
@@ -75,17 +94,42 @@ impl Core {
         idx
     }
 
-    /// Starts a send of `buf` from byte `done` on.
-    pub(crate) fn start_send(&mut self, slot: usize, fd: i32, buf: SendBuf, done: usize) -> usize {
-        let rest = &buf.as_slice()[done..];
-        // A single send takes at most u32::MAX bytes; the rest is continued on completion.
-        let sub = Sub::Send {
-            fd,
-            ptr: rest.as_ptr(),
-            len: rest.len().min(u32::MAX as usize) as u32,
-        };
-        // The Vec/Arc/RecvBuf heap storage does not move when `buf` moves into the table.
-        self.start(Owner::Conn(slot), OpData::Send { buf, done }, sub)
+    /// Starts sending `out` from byte `done` on.
+    pub(crate) fn start_send(&mut self, slot: usize, fd: i32, out: Outgoing, done: u64) -> usize {
+        match out {
+            Outgoing::Buf(buf) => {
+                let rest = &buf.as_slice()[done as usize..];
+                // A single send takes at most u32::MAX bytes; the rest is continued on completion.
+                let len = rest.len().min(u32::MAX as usize) as u32;
+                let sub = Sub::Send {
+                    fd,
+                    ptr: rest.as_ptr(),
+                    len,
+                };
+                // The Vec/Arc/RecvBuf heap storage does not move when `buf` moves into the table.
+                let data = OpData::Send {
+                    buf,
+                    done: done as usize,
+                };
+                self.start(Owner::Conn(slot), data, sub)
+            }
+            Outgoing::File { file, offset, len } => {
+                let (file_fd, offset, len) = (file.as_raw_fd(), offset + done, len - done);
+                let sub = Sub::SendFile {
+                    sock: fd,
+                    file: file_fd,
+                    offset,
+                    len,
+                };
+                let data = OpData::SendFile {
+                    file,
+                    offset,
+                    len,
+                    done,
+                };
+                self.start(Owner::Conn(slot), data, sub)
+            }
+        }
     }
 
     /// Asks the kernel to cancel operation `idx`; its own completion comes back as usual.
@@ -98,6 +142,17 @@ impl Core {
             },
         );
     }
+}
+
+/// Something queued for sending, in order: a buffer or a file range.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Buf(SendBuf),
+    File {
+        file: Rc<File>,
+        offset: u64,
+        len: u64,
+    },
 }
 
 /// Maps a negative result to an error.

@@ -6,16 +6,18 @@
 
 pub(crate) mod buf_ring;
 pub mod probe;
+mod send_file;
 
 use std::io;
 use std::rc::Rc;
 
-use io_uring::types::{CancelBuilder, Fd, Timespec};
+use io_uring::types::{CancelBuilder, Fd, OpenHow, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
 use super::{Cqe, DriverConfig, Sub};
 use crate::buf::BufPool;
 use buf_ring::BufRing;
+use send_file::{SendFiles, Step, Transfer, INTERNAL};
 
 /// One worker's ring.
 pub(crate) struct Driver {
@@ -28,6 +30,15 @@ pub(crate) struct Driver {
     /// the vector grows.
     #[allow(clippy::vec_box)]
     timespecs: Vec<Box<Timespec>>,
+    /// The same for `open_how` structures.
+    #[allow(clippy::vec_box)]
+    hows: Vec<Box<OpenHow>>,
+    /// Transfers of `send_file` waiting for their socket.
+    send_files: SendFiles,
+    /// Completions made by the driver itself (speculative `sendfile` rounds).
+    ready: Vec<Cqe>,
+    /// Scratch for the driver's own poll completions.
+    internal: Vec<(u64, i32)>,
     /// Scratch for recycled buffer ids.
     recycled: Vec<u16>,
     /// Setup flags this ring got, for logs.
@@ -73,6 +84,10 @@ impl Driver {
             buf_ring,
             pool,
             timespecs: Vec::new(),
+            hows: Vec::new(),
+            send_files: SendFiles::default(),
+            ready: Vec::new(),
+            internal: Vec::new(),
             recycled: Vec::new(),
             flags,
         })
@@ -80,10 +95,43 @@ impl Driver {
 
     /// Queues one submission, submitting first if the queue is full.
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
-        let entry = self.entry(sub).user_data(user_data);
+        let entry = match sub {
+            Sub::SendFile {
+                sock,
+                file,
+                offset,
+                len,
+            } => {
+                match self.send_files.attempt(Transfer {
+                    user_data,
+                    sock,
+                    file,
+                    offset,
+                    len,
+                }) {
+                    Step::Done(cqe) => {
+                        self.ready.push(cqe);
+                        return Ok(());
+                    }
+                    Step::Poll { user_data, sock } => poll_out(sock, user_data),
+                }
+            }
+            Sub::Cancel { user_data: target } => {
+                // A parked send_file waits on the driver's own poll: cancel that.
+                let target = self.send_files.parked(target).unwrap_or(target);
+                opcode::AsyncCancel::new(target)
+                    .build()
+                    .user_data(user_data)
+            }
+            sub => self.entry(sub).user_data(user_data),
+        };
+        self.push_entry(entry)
+    }
+
+    fn push_entry(&mut self, entry: squeue::Entry) -> io::Result<()> {
         loop {
             // SAFETY: every pointer in `entry` stays valid until the operation's final
-            // completion (see `Sub`), or, for timespecs, until the next submit.
+            // completion (see `Sub`), or, for timespecs and open_how, until the next submit.
             if unsafe { self.ring.submission().push(&entry) }.is_ok() {
                 return Ok(());
             }
@@ -94,7 +142,7 @@ impl Driver {
     fn entry(&mut self, sub: Sub) -> squeue::Entry {
         match sub {
             Sub::AcceptMulti { fd } => opcode::AcceptMulti::new(Fd(fd))
-                .flags(libc::SOCK_CLOEXEC)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build(),
             Sub::RecvMulti { fd } => opcode::RecvMulti::new(Fd(fd), buf_ring::GROUP).build(),
             Sub::Send { fd, ptr, len } => opcode::Send::new(Fd(fd), ptr, len)
@@ -113,6 +161,17 @@ impl Driver {
                 entry
             }
             Sub::Cancel { user_data } => opcode::AsyncCancel::new(user_data).build(),
+            Sub::OpenBeneath { dir, path } => {
+                let how = Box::new(
+                    OpenHow::new()
+                        .flags(super::OPEN_FLAGS)
+                        .resolve(super::OPEN_RESOLVE),
+                );
+                let entry = opcode::OpenAt2::new(Fd(dir), path, &*how).build();
+                self.hows.push(how);
+                entry
+            }
+            Sub::SendFile { .. } => unreachable!("handled by push"),
             Sub::CancelFd { fd } => {
                 opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all()).build()
             }
@@ -136,6 +195,7 @@ impl Driver {
         }
         if self.ring.submission().is_empty() {
             self.timespecs.clear();
+            self.hows.clear();
         }
         Ok(())
     }
@@ -150,14 +210,34 @@ impl Driver {
             }
             self.buf_ring.publish();
         }
-        let ready = !self.ring.completion().is_empty();
+        let ready = !self.ring.completion().is_empty() || !self.ready.is_empty();
         self.submit(wait && !ready)?;
-        out.extend(self.ring.completion().map(|c| Cqe {
-            user_data: c.user_data(),
-            result: c.result(),
-            more: cqueue::more(c.flags()),
-            buf: cqueue::buffer_select(c.flags()),
-        }));
+        for c in self.ring.completion() {
+            if c.user_data() & INTERNAL != 0 {
+                self.internal.push((c.user_data(), c.result()));
+                continue;
+            }
+            out.push(Cqe {
+                user_data: c.user_data(),
+                result: c.result(),
+                more: cqueue::more(c.flags()),
+                buf: cqueue::buffer_select(c.flags()),
+            });
+        }
+        for (internal, result) in std::mem::take(&mut self.internal) {
+            match self.send_files.on_poll(internal, result) {
+                Step::Done(cqe) => out.push(cqe),
+                Step::Poll { user_data, sock } => self.push_entry(poll_out(sock, user_data))?,
+            }
+        }
+        out.append(&mut self.ready);
         Ok(())
     }
+}
+
+/// A one-shot poll for writability.
+fn poll_out(sock: i32, user_data: u64) -> squeue::Entry {
+    opcode::PollAdd::new(Fd(sock), libc::POLLOUT as u32)
+        .build()
+        .user_data(user_data)
 }

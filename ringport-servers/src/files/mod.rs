@@ -1,0 +1,100 @@
+//! The file download server of the second article, for `nc`: the client sends a file name
+//! ended by LF, the server sends the whole file zero-copy (TransmitFile), then waits for the
+//! next name on the same connection. On failure the client gets one line saying why, and the
+//! connection stays usable.
+//!
+//! Nothing outside the served folder is ever opened: names are resolved by the kernel beneath
+//! it (`openat2` with `RESOLVE_BENEATH`), not by string checks.
+
+mod conn;
+pub mod lines;
+pub mod reply;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringport::{Backend, Port};
+
+pub use conn::FileServer;
+
+/// Settings of a file server.
+#[derive(Debug, Clone)]
+pub struct FilesConfig {
+    /// The served folder.
+    pub root: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Worker threads.
+    pub workers: usize,
+    /// Backend.
+    pub backend: Backend,
+    /// Longest accepted file name, in bytes.
+    pub max_name: usize,
+    /// A connection with no request and no transfer for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once (across workers); more are told "server busy" and closed.
+    pub max_connections: usize,
+    /// How long shutdown lets transfers in flight finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl FilesConfig {
+    /// Defaults for serving `root` on `listen`.
+    pub fn new(root: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        FilesConfig {
+            root: root.into(),
+            listen,
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            backend: Backend::Auto,
+            max_name: 4096,
+            idle_timeout: Duration::from_secs(300),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every worker of a file server shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) root: Arc<OwnedFd>,
+    pub(crate) cfg: FilesConfig,
+    pub(crate) connections: AtomicUsize,
+}
+
+/// Opens the served folder (`O_PATH | O_DIRECTORY`).
+///
+/// # Errors
+/// When it is missing or not a directory.
+pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(root)
+        .map_err(|e| io::Error::new(e.kind(), format!("serving {}: {e}", root.display())))?;
+    Ok(dir.into())
+}
+
+/// Starts a file server.
+///
+/// # Errors
+/// When the folder cannot be opened or the port cannot start.
+pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
+    let shared = Arc::new(Shared {
+        root: Arc::new(open_root(&cfg.root)?),
+        cfg: cfg.clone(),
+        connections: AtomicUsize::new(0),
+    });
+    Port::builder()
+        .workers(cfg.workers)
+        .backend(cfg.backend)
+        .listen(cfg.listen)
+        .shutdown_timeout(cfg.shutdown_timeout)
+        .start(move |_| FileServer::new(shared.clone()))
+}

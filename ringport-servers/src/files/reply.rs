@@ -1,0 +1,101 @@
+//! The one-line error replies of the nc protocol, and what each error means.
+
+use std::io;
+
+/// Why a request got no file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Nothing by that name.
+    NoSuchFile,
+    /// A directory, FIFO, socket or device.
+    NotRegular,
+    /// The name leads outside the served folder (`..`, absolute, symlink out, magic link).
+    Outside,
+    /// The name is longer than the limit.
+    NameTooLong,
+    /// Too many symbolic links (a loop), or a `/proc` magic link.
+    LinkLoop,
+    /// The server may not read it.
+    PermissionDenied,
+    /// The server is out of file descriptors or memory for now.
+    Busy,
+    /// Any other error.
+    Other,
+}
+
+impl Refusal {
+    /// What an `openat2` error means for the client.
+    pub fn from_open_error(e: &io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => Refusal::NoSuchFile,
+            Some(libc::EXDEV) => Refusal::Outside,
+            Some(libc::ELOOP) => Refusal::LinkLoop,
+            Some(libc::ENAMETOOLONG) => Refusal::NameTooLong,
+            Some(libc::EACCES | libc::EPERM) => Refusal::PermissionDenied,
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => Refusal::Busy,
+            _ if e.kind() == io::ErrorKind::InvalidInput => Refusal::NoSuchFile,
+            _ => Refusal::Other,
+        }
+    }
+
+    /// The text of the reply.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::NoSuchFile => "no such file",
+            Refusal::NotRegular => "not a regular file",
+            Refusal::Outside => "outside the served folder",
+            Refusal::NameTooLong => "name too long",
+            Refusal::LinkLoop => "too many symbolic links",
+            Refusal::PermissionDenied => "permission denied",
+            Refusal::Busy => "server busy, try again",
+            Refusal::Other => "cannot read file",
+        }
+    }
+
+    /// The reply line: `error: REASON: NAME\r\n`, the name escaped and cut to 200 bytes.
+    pub fn line(self, name: &[u8]) -> Vec<u8> {
+        let shown: String = name
+            .iter()
+            .take(200)
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect();
+        let cut = if name.len() > 200 { "..." } else { "" };
+        if name.is_empty() {
+            format!("error: {}\r\n", self.reason()).into_bytes()
+        } else {
+            format!("error: {}: {shown}{cut}\r\n", self.reason()).into_bytes()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_escaped_and_bounded() {
+        assert_eq!(
+            Refusal::NoSuchFile.line(b"a b.txt"),
+            b"error: no such file: a b.txt\r\n"
+        );
+        assert_eq!(
+            Refusal::Outside.line(b"../\x1b[2J"),
+            b"error: outside the served folder: ../\\x1b[2J\r\n"
+        );
+        let long = Refusal::NameTooLong.line(&[b'x'; 5000]);
+        assert!(long.len() < 260 && long.ends_with(b"...\r\n"));
+    }
+
+    #[test]
+    fn maps_errno() {
+        let e = |n| io::Error::from_raw_os_error(n);
+        assert_eq!(
+            Refusal::from_open_error(&e(libc::ENOENT)),
+            Refusal::NoSuchFile
+        );
+        assert_eq!(Refusal::from_open_error(&e(libc::EXDEV)), Refusal::Outside);
+        assert_eq!(Refusal::from_open_error(&e(libc::ELOOP)), Refusal::LinkLoop);
+        assert_eq!(Refusal::from_open_error(&e(libc::EMFILE)), Refusal::Busy);
+    }
+}
