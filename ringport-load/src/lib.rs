@@ -1,1 +1,41 @@
-//! The load generator (in progress).
+//! ringport's load generator, built on ringport itself: the client side runs on a completion
+//! port too, each worker a [`ringport::Handler`] that opens its share of the connections.
+//!
+//! Echo ping-pong ([`run_echo`]): every connection sends a message, waits until every byte
+//! has come back, checks each one against what it sent, and sends the next. Messages are a
+//! pattern that differs per connection and per round trip, so misordered or stale bytes are
+//! caught. After a warmup the measured window runs for a set time; latencies go into
+//! HdrHistograms (one per worker, merged at the end), and with the server's pid the report
+//! also carries the server's CPU time per round trip.
+//!
+//! # Example
+//! ```no_run
+//! use std::time::Duration;
+//! use ringport_load::{run_echo, EchoConfig};
+//!
+//! let mut cfg = EchoConfig::new("127.0.0.1:7777".parse()?);
+//! cfg.conns = 10;
+//! cfg.size = 1000;
+//! cfg.duration = Duration::from_secs(2);
+//! let report = run_echo(&cfg)?;
+//! println!("{report}");
+//! assert_eq!(report.verify_errors, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+pub mod cpu;
+mod duration;
+mod echo;
+mod error;
+mod limits;
+mod pattern;
+mod progress;
+mod report;
+mod run;
+mod stats;
+
+pub use duration::{parse_duration, ParseDurationError};
+pub use error::LoadError;
+pub use report::Report;
+pub use run::{run_echo, EchoConfig};

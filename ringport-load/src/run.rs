@@ -1,0 +1,239 @@
+//! Running an echo benchmark: start the port, warm up, measure, stop, collect.
+
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use ringport::{Backend, Port};
+
+use crate::cpu::Process;
+use crate::echo::{EchoClient, Shared, MEASURE, STOP};
+use crate::error::LoadError;
+use crate::limits;
+use crate::progress::Progress;
+use crate::report::{Inputs, Report};
+use crate::stats::{LiveCounter, Stats};
+
+/// How long stopping may take (results handed back, workers joined) before the run gives up
+/// waiting: the report is made either way, so a stuck server cannot hang the generator.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Largest message size accepted.
+const MAX_SIZE: usize = 1 << 30;
+/// Descriptors kept for everything but connections.
+const SPARE_FDS: u64 = 64;
+
+/// Settings of an echo ping-pong run.
+#[derive(Debug, Clone)]
+pub struct EchoConfig {
+    /// The echo server.
+    pub addr: SocketAddr,
+    /// Connections, each with one message in flight.
+    pub conns: usize,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Unmeasured time before the window.
+    pub warmup: Duration,
+    /// The measured window.
+    pub duration: Duration,
+    /// Worker threads of the generator's port (at most `conns` are used).
+    pub threads: usize,
+    /// Backend of the generator's port.
+    pub backend: Backend,
+    /// The server's process, to measure its CPU time in the window.
+    pub server_pid: Option<u32>,
+    /// Show a progress line on stderr.
+    pub progress: bool,
+}
+
+impl EchoConfig {
+    /// 50 connections × 64 bytes to `addr`, 1 s warmup, 5 s measured, one thread.
+    pub fn new(addr: SocketAddr) -> Self {
+        EchoConfig {
+            addr,
+            conns: 50,
+            size: 64,
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            threads: 1,
+            backend: Backend::Auto,
+            server_pid: None,
+            progress: false,
+        }
+    }
+
+    fn validate(&self) -> Result<(), LoadError> {
+        let bad = |why: &str| Err(LoadError::Config(why.to_owned()));
+        if self.conns == 0 {
+            return bad("at least one connection is needed");
+        }
+        if self.size == 0 || self.size > MAX_SIZE {
+            return bad("the message size must be between 1 byte and 1 GiB");
+        }
+        if self.threads == 0 {
+            return bad("at least one thread is needed");
+        }
+        if self.duration.is_zero() {
+            return bad("the measured duration must not be zero");
+        }
+        Ok(())
+    }
+}
+
+/// CPU readings at the start of the window.
+struct CpuStart {
+    server: Option<(u32, Duration)>,
+    client: Option<Duration>,
+}
+
+impl CpuStart {
+    fn read(server_pid: Option<u32>) -> Result<Self, LoadError> {
+        let server = match server_pid {
+            Some(pid) => Some((pid, read_server(pid)?)),
+            None => None,
+        };
+        Ok(CpuStart {
+            server,
+            client: Process::Current.cpu_time().ok(),
+        })
+    }
+
+    /// CPU used since `self` by the server and the generator; `None` where a reading failed.
+    fn elapsed(&self) -> (Option<Duration>, Option<Duration>) {
+        let server = self.server.and_then(|(pid, start)| match read_server(pid) {
+            Ok(end) => Some(end.saturating_sub(start)),
+            Err(e) => {
+                tracing::warn!("{e}: the server's CPU time is not reported");
+                None
+            }
+        });
+        let client = self
+            .client
+            .zip(Process::Current.cpu_time().ok())
+            .map(|(start, end)| end.saturating_sub(start));
+        (server, client)
+    }
+}
+
+fn read_server(pid: u32) -> Result<Duration, LoadError> {
+    Process::Pid(pid)
+        .cpu_time()
+        .map_err(|source| LoadError::ServerPid { pid, source })
+}
+
+/// Runs echo ping-pong as `cfg` says and reports what it measured.
+///
+/// Every connection sends a message, waits until all of it has come back (checking every byte
+/// against what was sent), and sends the next. Round trips in the warmup are not measured.
+/// After the window the generator stops by itself, within a short grace even if the server no
+/// longer answers.
+///
+/// # Errors
+/// Bad settings, an unreadable server pid, a port that does not start, or a worker that fails.
+/// Connections that fail are counted in the report instead.
+pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
+    cfg.validate()?;
+    let threads = cfg.threads.min(cfg.conns);
+    if let Some(pid) = cfg.server_pid {
+        read_server(pid)?;
+    }
+    let wanted_fds = cfg.conns as u64 + SPARE_FDS;
+    match limits::raise_nofile(wanted_fds) {
+        Ok(limit) if limit < wanted_fds => tracing::warn!(
+            limit,
+            "the open-descriptor limit is below {wanted_fds}: some connections will fail"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-descriptor limit: {e}"),
+    }
+
+    let shared = Arc::new(Shared {
+        addr: cfg.addr,
+        conns: cfg.conns,
+        size: cfg.size,
+        threads,
+        round_trips: (0..threads).map(|_| LiveCounter::default()).collect(),
+    });
+    let (results_tx, results_rx) = mpsc::channel();
+    let start = Instant::now();
+    let port = {
+        let shared = shared.clone();
+        Port::builder()
+            .workers(threads)
+            .backend(cfg.backend)
+            .shutdown_timeout(Duration::from_millis(500))
+            .start(move |worker| EchoClient::new(worker, shared.clone(), results_tx.clone()))
+            .map_err(LoadError::Start)?
+    };
+    let backend = port.backend().to_string();
+    let handle = port.handle();
+    let progress = Progress::new(cfg.progress, cfg.warmup + cfg.duration);
+
+    progress.wait_until(start + cfg.warmup, start, "warmup", &shared);
+    let cpu = CpuStart::read(cfg.server_pid);
+    let window_start = Instant::now();
+    handle.post_all(MEASURE);
+    progress.wait_until(window_start + cfg.duration, start, "measuring", &shared);
+    handle.post_all(STOP);
+    let window = window_start.elapsed();
+    let (server_cpu, client_cpu) = match &cpu {
+        Ok(cpu) => cpu.elapsed(),
+        Err(_) => (None, None),
+    };
+    handle.shutdown();
+    progress.finish();
+    let cpu_error = cpu.err();
+
+    // Results first, then the workers: both bounded by the grace.
+    let deadline = Instant::now() + STOP_GRACE;
+    let mut stats = Stats::default();
+    let mut reported = 0;
+    while reported < threads {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match results_rx.recv_timeout(left) {
+            Ok(s) => {
+                stats.merge(&s);
+                reported += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    let joined = join_within(port, deadline);
+    if reported < threads {
+        return Err(LoadError::Unresponsive(threads - reported));
+    }
+    match joined {
+        Some(Err(e)) => return Err(LoadError::Worker(e)),
+        Some(Ok(())) => {}
+        None => tracing::warn!("the load generator's workers did not stop within {STOP_GRACE:?}"),
+    }
+    if let Some(e) = cpu_error {
+        // The server was there at the start, and gone by the window: report without its CPU.
+        tracing::warn!("{e}");
+    }
+
+    let inputs = Inputs {
+        backend,
+        conns: cfg.conns,
+        size: cfg.size,
+        threads,
+        warmup: cfg.warmup,
+        window,
+        server_cpu,
+        client_cpu,
+    };
+    Ok(Report::new(inputs, &stats))
+}
+
+/// Joins the port's workers, waiting until `deadline` at most (`None`: still running; the
+/// thread joining them is left behind).
+fn join_within(port: Port, deadline: Instant) -> Option<std::io::Result<()>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("ringport-load-join".into())
+        .spawn(move || {
+            let _ = tx.send(port.join());
+        })
+        .ok()?;
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
