@@ -18,5 +18,7 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        // A closed stderr must not panic a thread (tracing would report the failed write there).
+        .log_internal_errors(false)
         .init();
 }

@@ -62,7 +62,7 @@ pub use completion::{Completion, OpKind};
 pub use handler::Handler;
 pub use io::Io;
 pub use key::CompletionKey;
-pub use port::{Port, PortBuilder, PortHandle};
+pub use port::{Port, PortBuilder, PortHandle, SEND_FILE_ENV};
 pub use signal::shutdown_on_signals;
 pub use sys::uring::probe;
 pub use worker::WorkerCtx;

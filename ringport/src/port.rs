@@ -28,7 +28,12 @@ pub struct PortBuilder {
     entries: u32,
     backlog: i32,
     shutdown_timeout: Duration,
+    splice: bool,
 }
+
+/// Environment variable that picks how io_uring sends files: `sendfile` (the default) or
+/// `splice`; it exists to rerun the measurement in `docs/BENCHMARKS.md`.
+pub const SEND_FILE_ENV: &str = "RINGPORT_SEND_FILE";
 
 impl Default for PortBuilder {
     fn default() -> Self {
@@ -41,6 +46,7 @@ impl Default for PortBuilder {
             entries: 1024,
             backlog: 4096,
             shutdown_timeout: Duration::from_secs(10),
+            splice: std::env::var(SEND_FILE_ENV).is_ok_and(|v| v == "splice"),
         }
     }
 }
@@ -123,6 +129,7 @@ impl PortBuilder {
                                 backend,
                                 DriverConfig {
                                     entries: cfg.entries,
+                                    splice: cfg.splice,
                                 },
                                 pool.clone(),
                             )?;

@@ -23,8 +23,9 @@ pub fn shutdown_on_signals(port: PortHandle) -> io::Result<()> {
                 if seen > 1 {
                     std::process::exit(130);
                 }
-                tracing::info!(signal, "shutting down");
+                // Shut down first: logging may fail (a closed stderr) and must not stop this.
                 port.shutdown();
+                tracing::info!(signal, "shutting down");
             }
         })?;
     Ok(())

@@ -7,6 +7,11 @@
 //! - recycles provided receive buffers handed back by [`crate::buf::BufPool`];
 //! - reports which backend it is.
 //!
+//! Backends: [`uring`] (io_uring, the fast path) and [`epoll`] (readiness with emulated
+//! completions, the fallback). Results mean the same on both (`-errno`, 0 for EOF, `-ECANCELED`,
+//! `-ETIME`). Descriptors given to operations are non-blocking sockets (epoll's `connect` and
+//! `accept` rely on it).
+//!
 //! The rest of the crate never names a platform: it speaks [`Sub`] and [`Cqe`]. Runtime fallback
 //! between backends is the [`Driver`] enum (no trait objects on the hot path).
 
@@ -31,6 +36,8 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
+pub(crate) mod epoll;
+mod sendfile;
 pub(crate) mod uring;
 
 /// One operation handed to a backend. Pointers stay valid until the operation's final
@@ -98,6 +105,8 @@ pub(crate) struct Cqe {
 pub(crate) struct DriverConfig {
     /// Submission queue entries.
     pub(crate) entries: u32,
+    /// io_uring: send files with `splice` instead of readiness-driven `sendfile`.
+    pub(crate) splice: bool,
 }
 
 /// The backend of one worker.
@@ -105,6 +114,8 @@ pub(crate) struct DriverConfig {
 pub(crate) enum Driver {
     /// Linux io_uring.
     Uring(uring::Driver),
+    /// Linux epoll: completions emulated from readiness.
+    Epoll(epoll::Driver),
 }
 
 impl Driver {
@@ -112,10 +123,7 @@ impl Driver {
     pub(crate) fn new(kind: BackendKind, cfg: DriverConfig, pool: Rc<BufPool>) -> io::Result<Self> {
         match kind {
             BackendKind::Uring => uring::Driver::new(cfg, pool).map(Driver::Uring),
-            BackendKind::Epoll => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the epoll backend is not built yet",
-            )),
+            BackendKind::Epoll => epoll::Driver::new(cfg, pool).map(Driver::Epoll),
         }
     }
 
@@ -124,6 +132,7 @@ impl Driver {
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         match self {
             Driver::Uring(d) => d.push(sub, user_data),
+            Driver::Epoll(d) => d.push(sub, user_data),
         }
     }
 
@@ -133,14 +142,15 @@ impl Driver {
     pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
         match self {
             Driver::Uring(d) => d.wait(out, wait),
+            Driver::Epoll(d) => d.wait(out, wait),
         }
     }
 }
 
 /// Decides which backend a port gets.
 ///
-/// `Auto` takes io_uring when it can be set up with every operation ringport needs, else epoll;
-/// the returned text says why.
+/// `Auto` takes io_uring when it can be set up with every operation ringport needs, else epoll
+/// and logs one warning saying why; the returned text says why too.
 pub(crate) fn select(requested: Backend) -> io::Result<(BackendKind, String)> {
     match requested {
         Backend::Uring => match uring::probe::check() {
@@ -153,7 +163,10 @@ pub(crate) fn select(requested: Backend) -> io::Result<(BackendKind, String)> {
         Backend::Epoll => Ok((BackendKind::Epoll, "requested".into())),
         Backend::Auto => match uring::probe::check() {
             Ok(()) => Ok((BackendKind::Uring, "io_uring is available".into())),
-            Err(why) => Ok((BackendKind::Epoll, format!("io_uring unavailable: {why}"))),
+            Err(why) => {
+                tracing::warn!("io_uring unavailable ({why}); using epoll");
+                Ok((BackendKind::Epoll, format!("io_uring unavailable: {why}")))
+            }
         },
     }
 }

@@ -207,6 +207,7 @@ impl<H: Handler> Worker<H> {
             Some(self.core.ops.remove(idx).data)
         };
         let was_final = data.is_some();
+        let recv_ended = matches!(data, Some(OpData::Recv));
         let Slot { io: conn, state } = &mut self.conns[slot];
         let mut io = Io {
             core: &mut self.core,
@@ -332,9 +333,10 @@ impl<H: Handler> Worker<H> {
         if let Some(event) = event {
             self.handler.completion(state, &mut io, event);
         }
-        // A multishot receive that ended with data (for example on a full completion queue)
-        // is re-armed if still wanted.
-        if was_final && res > 0 && io.conn.want_recv && io.conn.recv_op.is_none() {
+        // A multishot receive that ended with data (for example on a full completion queue),
+        // or was cancelled by `stop_recv` after which `recv` was asked for again, is re-armed.
+        let rearm = res > 0 || res == -libc::ECANCELED;
+        if recv_ended && rearm && io.conn.want_recv && io.conn.recv_op.is_none() {
             io.recv();
         }
         io.progress_close();

@@ -114,13 +114,14 @@ impl Core {
                 self.start(Owner::Conn(slot), data, sub)
             }
             Outgoing::File { file, offset, len } => {
-                let (file_fd, offset, len) = (file.as_raw_fd(), offset + done, len - done);
+                let (from, rest) = (offset + done, len - done);
                 let sub = Sub::SendFile {
                     sock: fd,
-                    file: file_fd,
-                    offset,
-                    len,
+                    file: file.as_raw_fd(),
+                    offset: from,
+                    len: rest,
                 };
+                // The operation keeps the whole range; `done` says how far it got.
                 let data = OpData::SendFile {
                     file,
                     offset,

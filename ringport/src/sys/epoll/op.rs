@@ -5,7 +5,7 @@
 //! write side ([`Op::target`]) until a step finishes it, retrying when epoll says the
 //! descriptor is ready.
 //!
-//! **Adding an operation** (for example a readiness-driven `sendfile(2)`): a variant here, its
+//! **Adding an operation** that waits for readiness: a variant here, its
 //! arm in [`Op::new`] (which copies the [`Sub`]), in [`Op::target`] (which side it waits on) and
 //! in [`Op::attempt`] (one non-blocking system call, mapped to a [`Step`]). Nothing else in the
 //! driver changes.
@@ -14,14 +14,15 @@ use std::io;
 use std::rc::Rc;
 
 use crate::buf::BufPool;
-use crate::sys::{syscall, Sub};
+use crate::sys::sendfile::{send_round, Round};
+use crate::sys::Sub;
 
 /// Which readiness an operation waits for. Ops on one side of a descriptor run in FIFO order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Side {
     /// Readable: accept, receive, poll.
     Read,
-    /// Writable: send, connect.
+    /// Writable: send, send a file, connect.
     Write,
 }
 
@@ -37,6 +38,13 @@ pub(super) enum Op {
     Recv { fd: i32 },
     /// One `send` of `len` bytes at `ptr` (a short send completes as it is).
     Send { fd: i32, ptr: *const u8, len: u32 },
+    /// `sendfile(2)` of up to `len` bytes of `file` from `offset` (TransmitFile): one round.
+    SendFile {
+        sock: i32,
+        file: i32,
+        offset: u64,
+        len: u64,
+    },
     /// `connect`, then (once it is in progress) `SO_ERROR` when writable.
     Connect {
         fd: i32,
@@ -55,9 +63,13 @@ pub(super) enum Step {
     Done(i32),
     /// One completion of a multishot operation, which goes on; try again at once.
     More { result: i32, buf: Option<u16> },
-    /// One completion of a multishot operation, and the descriptor looks drained: wait for
+    /// One completion of a multishot operation, and the descriptor is drained: wait for
     /// readiness before trying again.
     MoreThenWait { result: i32, buf: Option<u16> },
+    /// One completion of a multishot receive that read less than it could: the socket's queue
+    /// was empty, or it stopped at the peer's FIN. The driver waits only when it knows no FIN
+    /// edge was missed (see `FdState::trusts_short_reads`), else tries again.
+    Short { result: i32, buf: Option<u16> },
     /// It would block: wait for readiness.
     Wait,
 }
@@ -97,7 +109,7 @@ impl Op {
     /// The op of a descriptor submission.
     ///
     /// # Panics
-    /// For the submissions the driver completes itself (close, timeout, cancel).
+    /// For the submissions the driver completes itself (close, timeout, cancel, open).
     pub(super) fn new(sub: Sub) -> Op {
         match sub {
             Sub::AcceptMulti { fd } => Op::Accept { fd },
@@ -110,9 +122,22 @@ impl Op {
                 started: false,
             },
             Sub::PollIn { fd } => Op::PollIn { fd },
-            Sub::Close { .. } | Sub::Timeout { .. } | Sub::Cancel { .. } | Sub::CancelFd { .. } => {
-                unreachable!("completed by the driver, not queued")
-            }
+            Sub::SendFile {
+                sock,
+                file,
+                offset,
+                len,
+            } => Op::SendFile {
+                sock,
+                file,
+                offset,
+                len,
+            },
+            Sub::Close { .. }
+            | Sub::Timeout { .. }
+            | Sub::Cancel { .. }
+            | Sub::CancelFd { .. }
+            | Sub::OpenBeneath { .. } => unreachable!("completed by the driver, not queued"),
         }
     }
 
@@ -121,6 +146,7 @@ impl Op {
         match *self {
             Op::Accept { fd } | Op::Recv { fd } | Op::PollIn { fd } => (fd, Side::Read),
             Op::Send { fd, .. } | Op::Connect { fd, .. } => (fd, Side::Write),
+            Op::SendFile { sock, .. } => (sock, Side::Write),
         }
     }
 
@@ -135,6 +161,12 @@ impl Op {
             Op::Accept { fd } => accept(*fd),
             Op::Recv { fd } => recv(*fd, bufs),
             Op::Send { fd, ptr, len } => send(*fd, *ptr, *len),
+            Op::SendFile {
+                sock,
+                file,
+                offset,
+                len,
+            } => send_file(*sock, *file, *offset, *len),
             Op::Connect {
                 fd,
                 addr,
@@ -155,8 +187,18 @@ fn accept(fd: i32) -> Step {
     loop {
         let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: null address pointers ask for no peer address; `fd` is the caller's listener.
-        match syscall!(accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), flags)) {
-            Ok(new) => return Step::More { result: new, buf: None },
+        match syscall!(accept4(
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            flags
+        )) {
+            Ok(new) => {
+                return Step::More {
+                    result: new,
+                    buf: None,
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
             // Interrupted, or a connection reset before we took it: the next one may be fine.
             Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ECONNABORTED)) => {}
@@ -180,8 +222,7 @@ fn recv(fd: i32, bufs: &mut Bufs) -> Step {
                 bufs.put(bid);
                 return Step::Done(0);
             }
-            // A full buffer may leave more behind: go on. A short read on a stream socket
-            // means its queue was empty; the next arrival raises a new edge (as tokio assumes).
+            // A full buffer may leave more behind: go on.
             Ok(n) if n as usize == size => {
                 return Step::More {
                     result: n as i32,
@@ -189,7 +230,7 @@ fn recv(fd: i32, bufs: &mut Bufs) -> Step {
                 }
             }
             Ok(n) => {
-                return Step::MoreThenWait {
+                return Step::Short {
                     result: n as i32,
                     buf: Some(bid),
                 }
@@ -236,6 +277,16 @@ fn send(fd: i32, ptr: *const u8, len: u32) -> Step {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
             Err(e) => return Step::Done(neg(&e)),
         }
+    }
+}
+
+/// Sends up to [`crate::sys::sendfile::PER_ROUND`] bytes of the range, as far as the socket takes them.
+/// Results as on io_uring: bytes sent, 0 if the file ended first, or `-errno`.
+fn send_file(sock: i32, file: i32, offset: u64, len: u64) -> Step {
+    match send_round(sock, file, offset, len) {
+        Ok(Round::WouldBlock) => Step::Wait,
+        Ok(round) => Step::Done(round.result()),
+        Err(e) => Step::Done(neg(&e)),
     }
 }
 
@@ -286,12 +337,14 @@ fn poll_in(fd: i32, woken: bool) -> Step {
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one valid pollfd, zero timeout.
-    match syscall!(poll(&mut pfd, 1, 0)) {
-        Ok(0) => Step::Wait,
-        Ok(_) if pfd.revents & libc::POLLNVAL != 0 => Step::Done(-libc::EBADF),
-        Ok(_) => READY,
-        Err(e) if e.raw_os_error() == Some(libc::EINTR) => Step::Wait,
-        Err(e) => Step::Done(neg(&e)),
+    loop {
+        // SAFETY: one valid pollfd, zero timeout.
+        return match syscall!(poll(&mut pfd, 1, 0)) {
+            Ok(0) => Step::Wait,
+            Ok(_) if pfd.revents & libc::POLLNVAL != 0 => Step::Done(-libc::EBADF),
+            Ok(_) => READY,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => Step::Done(neg(&e)),
+        };
     }
 }

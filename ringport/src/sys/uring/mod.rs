@@ -7,6 +7,7 @@
 pub(crate) mod buf_ring;
 pub mod probe;
 mod send_file;
+mod splice;
 
 use std::io;
 use std::rc::Rc;
@@ -18,6 +19,7 @@ use super::{Cqe, DriverConfig, Sub};
 use crate::buf::BufPool;
 use buf_ring::BufRing;
 use send_file::{SendFiles, Step, Transfer, INTERNAL};
+use splice::Splices;
 
 /// One worker's ring.
 pub(crate) struct Driver {
@@ -35,6 +37,8 @@ pub(crate) struct Driver {
     hows: Vec<Box<OpenHow>>,
     /// Transfers of `send_file` waiting for their socket.
     send_files: SendFiles,
+    /// Transfers of `send_file` by splice, when chosen instead.
+    splices: Option<Splices>,
     /// Completions made by the driver itself (speculative `sendfile` rounds).
     ready: Vec<Cqe>,
     /// Scratch for the driver's own poll completions.
@@ -86,6 +90,7 @@ impl Driver {
             timespecs: Vec::new(),
             hows: Vec::new(),
             send_files: SendFiles::default(),
+            splices: cfg.splice.then(Splices::default),
             ready: Vec::new(),
             internal: Vec::new(),
             recycled: Vec::new(),
@@ -96,6 +101,27 @@ impl Driver {
     /// Queues one submission, submitting first if the queue is full.
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         let entry = match sub {
+            Sub::SendFile {
+                sock,
+                file,
+                offset,
+                len,
+            } if self.splices.is_some() => {
+                let t = Transfer {
+                    user_data,
+                    sock,
+                    file,
+                    offset,
+                    len,
+                };
+                match self.splices.as_mut().expect("splice mode").start(t) {
+                    splice::Step::Done(cqe) => {
+                        self.ready.push(cqe);
+                        return Ok(());
+                    }
+                    splice::Step::Submit(entry) => entry,
+                }
+            }
             Sub::SendFile {
                 sock,
                 file,
@@ -118,7 +144,11 @@ impl Driver {
             }
             Sub::Cancel { user_data: target } => {
                 // A parked send_file waits on the driver's own poll: cancel that.
-                let target = self.send_files.parked(target).unwrap_or(target);
+                let target = self
+                    .send_files
+                    .parked(target)
+                    .or_else(|| self.splices.as_ref()?.in_flight(target))
+                    .unwrap_or(target);
                 opcode::AsyncCancel::new(target)
                     .build()
                     .user_data(user_data)
@@ -225,6 +255,18 @@ impl Driver {
             });
         }
         for (internal, result) in std::mem::take(&mut self.internal) {
+            if Splices::owns(internal) {
+                match self
+                    .splices
+                    .as_mut()
+                    .expect("splice mode")
+                    .on_step(internal, result)
+                {
+                    splice::Step::Done(cqe) => out.push(cqe),
+                    splice::Step::Submit(entry) => self.push_entry(entry)?,
+                }
+                continue;
+            }
             match self.send_files.on_poll(internal, result) {
                 Step::Done(cqe) => out.push(cqe),
                 Step::Poll { user_data, sock } => self.push_entry(poll_out(sock, user_data))?,

@@ -5,18 +5,14 @@
 //! reports the bytes sent in that round (the worker continues short transfers), at most
 //! [`PER_ROUND`] so that one large file cannot monopolise its worker.
 
-use std::io;
-
 use slab::Slab;
 
 use super::Cqe;
+pub(crate) use crate::sys::sendfile::PER_ROUND;
+use crate::sys::sendfile::{send_round, Round};
 
 /// `user_data` bit of the driver's own polls, which never reach the worker.
 pub(crate) const INTERNAL: u64 = 1 << 63;
-/// Bytes sent at most per completion.
-const PER_ROUND: u64 = 4 << 20;
-/// Bytes per `sendfile` call (the kernel's own limit is just under 2 GiB).
-const PER_CALL: u64 = 1 << 30;
 
 /// Transfers waiting for their socket to become writable.
 #[derive(Debug, Default)]
@@ -46,7 +42,7 @@ pub(crate) enum Step {
 impl SendFiles {
     /// Sends what the socket takes now, or parks the transfer until it is writable.
     pub(crate) fn attempt(&mut self, t: Transfer) -> Step {
-        let result = match send_some(&t) {
+        let result = match send_round(t.sock, t.file, t.offset, t.len) {
             Ok(Round::WouldBlock) => {
                 let idx = self.waiting.insert(t);
                 return Step::Poll {
@@ -54,8 +50,7 @@ impl SendFiles {
                     sock: t.sock,
                 };
             }
-            Ok(Round::Sent(n)) => n as i32,
-            Ok(Round::FileEnded) => 0,
+            Ok(round) => round.result(),
             Err(e) => -e.raw_os_error().unwrap_or(libc::EIO),
         };
         Step::Done(Cqe {
@@ -87,42 +82,4 @@ impl SendFiles {
             .find(|(_, t)| t.user_data == user_data)
             .map(|(idx, _)| INTERNAL | idx as u64)
     }
-}
-
-/// How far one round got.
-enum Round {
-    /// This many bytes went out (> 0).
-    Sent(u64),
-    /// The socket is full and nothing went out.
-    WouldBlock,
-    /// The file ended before anything went out.
-    FileEnded,
-}
-
-/// Sends up to [`PER_ROUND`] bytes, stopping early when the socket is full.
-fn send_some(t: &Transfer) -> io::Result<Round> {
-    let want = t.len.min(PER_ROUND);
-    let mut off = t.offset as libc::off_t;
-    let mut sent = 0;
-    while sent < want {
-        let chunk = (want - sent).min(PER_CALL) as usize;
-        match syscall!(sendfile(t.sock, t.file, &mut off, chunk)) {
-            Ok(0) => break,
-            Ok(n) => sent += n as u64,
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && sent == 0 => {
-                return Ok(Round::WouldBlock)
-            }
-            // Report what went out; the error (if it persists) comes with the next round.
-            Err(_) if sent > 0 => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(if sent > 0 {
-        Round::Sent(sent)
-    } else if want == 0 {
-        Round::Sent(0)
-    } else {
-        Round::FileEnded
-    })
 }
