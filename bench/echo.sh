@@ -10,14 +10,14 @@
 #   DURATION=5                 seconds per run, passed to `--duration` as given
 #   CONNS="1 50 500"           connection counts
 #   SIZES="64 4096"            message sizes in bytes
-#   SERVERS="ringport tokio monoio threads"
+#   SERVERS="ringport ringport-epoll tokio monoio threads"
 #   REPEAT=1                   runs per cell and server; the table shows the median of each metric
 #   SERVER_CPU=0 LOADGEN_CPU=1 CPUs to pin to
 #   BASE_PORT=17700            first port tried; every run takes a fresh port (no TIME_WAIT clashes)
 #   BUILD=1                    0 skips `cargo build`
 #   RINGPORT=target/release/ringport   the ringport binary (server)
 #   LOADGEN=$RINGPORT                  the load generator binary
-#   RINGPORT_BACKEND=uring     backend of the ringport server
+#   LOADGEN_BACKEND=uring      backend of the load generator's own port
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,7 +26,7 @@ ROOT=$PWD
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 50 500"}
 SIZES=${SIZES:-"64 4096"}
-SERVERS=${SERVERS:-"ringport tokio monoio threads"}
+SERVERS=${SERVERS:-"ringport ringport-epoll tokio monoio threads"}
 REPEAT=${REPEAT:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -35,7 +35,9 @@ BUILD=${BUILD:-1}
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 RINGPORT=${RINGPORT:-$BIN/ringport}
 LOADGEN=${LOADGEN:-$RINGPORT}
-export RINGPORT_BACKEND=${RINGPORT_BACKEND:-uring}
+# The ringport servers say their backend on the command line; the load generator keeps one backend
+# for every server it measures.
+export RINGPORT_BACKEND=${LOADGEN_BACKEND:-uring}
 
 note() { echo "echo.sh: $*" >&2; }
 die() {
@@ -69,7 +71,8 @@ fi
 server_cmd() {
     local addr=127.0.0.1:$2
     case $1 in
-    ringport) printf '%s\n' "$RINGPORT" echo --listen "$addr" --threads 1 ;;
+    ringport) printf '%s\n' "$RINGPORT" echo --listen "$addr" --threads 1 --backend uring ;;
+    ringport-epoll) printf '%s\n' "$RINGPORT" echo --listen "$addr" --threads 1 --backend epoll ;;
     tokio) printf '%s\n' "$BIN/peer-tokio-echo" --listen "$addr" --threads 1 ;;
     monoio) printf '%s\n' "$BIN/peer-monoio-echo" --listen "$addr" --threads 1 ;;
     threads) printf '%s\n' "$BIN/peer-threads-echo" --listen "$addr" ;;
@@ -82,7 +85,7 @@ server_cmd() {
 servers=()
 for s in $SERVERS; do
     if ! cmd=$(server_cmd "$s" 0); then
-        note "unknown server '$s' (known: ringport tokio monoio threads); skipping it"
+        note "unknown server '$s' (known: ringport ringport-epoll tokio monoio threads); skipping it"
     elif [[ ! -x ${cmd%%$'\n'*} ]]; then
         note "server $s: ${cmd%%$'\n'*} is missing; skipping it"
     else
