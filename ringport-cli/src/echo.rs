@@ -37,13 +37,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let port =
         echo::start(&cfg).with_context(|| format!("starting the echo server on {}", cfg.listen))?;
+    // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.
+    ringport::shutdown_on_signals(port.handle())?;
     let addr = port.local_addr().unwrap_or(cfg.listen);
     println!(
         "ringport echo listening on {addr} ({} backend, {} workers)",
         port.backend(),
         port.workers()
     );
-    ringport::shutdown_on_signals(port.handle())?;
     port.join()?;
     Ok(())
 }

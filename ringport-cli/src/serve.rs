@@ -57,6 +57,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let port = files::start(&cfg)
         .with_context(|| format!("starting the file server on {}", cfg.listen))?;
+    // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.
+    ringport::shutdown_on_signals(port.handle())?;
     let addr = port.local_addr().unwrap_or(cfg.listen);
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     println!(
@@ -65,7 +67,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         port.backend(),
         port.workers()
     );
-    ringport::shutdown_on_signals(port.handle())?;
     port.join()?;
     Ok(())
 }

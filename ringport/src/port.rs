@@ -111,47 +111,23 @@ impl PortBuilder {
         }
 
         let factory = Arc::new(factory);
-        let (tx, rx) = mpsc::channel();
         let mut shared = Vec::with_capacity(self.workers);
         let mut threads = Vec::with_capacity(self.workers);
         let mut failed = None;
         for (index, listeners) in listeners.into_iter().enumerate() {
-            let sh = Arc::new(Shared::new()?);
-            shared.push(sh.clone());
-            let (factory, tx, cfg) = (factory.clone(), tx.clone(), self.clone());
-            let thread = std::thread::Builder::new()
-                .name(format!("ringport-w{index}"))
-                .spawn(move || {
-                    let setup = BufPool::new(cfg.buf_count, cfg.buf_size)
-                        .map(Rc::new)
-                        .and_then(|pool| {
-                            let driver = Driver::new(
-                                backend,
-                                DriverConfig {
-                                    entries: cfg.entries,
-                                    splice: cfg.splice,
-                                },
-                                pool.clone(),
-                            )?;
-                            Ok((pool, driver))
-                        });
-                    let (pool, driver) = match setup {
-                        Ok(ok) => ok,
-                        Err(e) => {
-                            let _ = tx.send(Err(e));
-                            return Ok(());
-                        }
-                    };
-                    let _ = tx.send(Ok(()));
-                    let wcfg = WorkerConfig {
-                        shutdown_timeout: cfg.shutdown_timeout,
-                    };
-                    Worker::new(index, factory(index), driver, pool, listeners, sh, wcfg).run()
-                })?;
-            threads.push(thread);
-            if let Err(e) = rx.recv().expect("worker reports its setup") {
-                failed = Some(e);
-                break;
+            let factory = factory.clone();
+            match self.spawn_worker(index, backend, listeners, move |i| factory(i)) {
+                Ok((sh, thread)) => {
+                    shared.push(sh);
+                    threads.push(thread);
+                }
+                Err(e) => {
+                    failed = Some(io::Error::new(
+                        e.kind(),
+                        format!("setting up {backend} worker {index}: {e}"),
+                    ));
+                    break;
+                }
             }
         }
         let port = Port {
@@ -165,12 +141,59 @@ impl PortBuilder {
         };
         match failed {
             None => Ok(port),
-            Some(e) => {
-                let _ = port.join();
-                Err(io::Error::new(
-                    e.kind(),
-                    format!("setting up a {backend} worker: {e}"),
-                ))
+            // Dropping the port shuts down and joins the workers already started.
+            Some(e) => Err(e),
+        }
+    }
+
+    /// Starts worker `index` and waits until it has set up its ring and buffers.
+    fn spawn_worker<H: Handler>(
+        &self,
+        index: usize,
+        backend: BackendKind,
+        listeners: Vec<OwnedFd>,
+        factory: impl FnOnce(usize) -> H + Send + 'static,
+    ) -> io::Result<(Arc<Shared>, JoinHandle<io::Result<()>>)> {
+        let shared = Arc::new(Shared::new()?);
+        let (tx, rx) = mpsc::channel();
+        let (sh, cfg) = (shared.clone(), self.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("ringport-w{index}"))
+            .spawn(move || {
+                let driver_cfg = DriverConfig {
+                    entries: cfg.entries,
+                    splice: cfg.splice,
+                };
+                let setup = BufPool::new(cfg.buf_count, cfg.buf_size)
+                    .map(Rc::new)
+                    .and_then(|pool| {
+                        let driver = Driver::new(backend, driver_cfg, pool.clone())?;
+                        Ok((pool, driver))
+                    });
+                let (pool, driver) = match setup {
+                    Ok(ok) => {
+                        let _ = tx.send(Ok(()));
+                        ok
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return Ok(());
+                    }
+                };
+                let wcfg = WorkerConfig {
+                    shutdown_timeout: cfg.shutdown_timeout,
+                };
+                Worker::new(index, factory(index), driver, pool, listeners, sh, wcfg).run()
+            })?;
+        match rx.recv() {
+            Ok(Ok(())) => Ok((shared, thread)),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(io::Error::other("a worker died during setup"))
             }
         }
     }

@@ -29,6 +29,8 @@ impl Refusal {
         match e.raw_os_error() {
             Some(libc::ENOENT | libc::ENOTDIR) => Refusal::NoSuchFile,
             Some(libc::EXDEV) => Refusal::Outside,
+            // Sockets and devices without a driver cannot be opened at all.
+            Some(libc::ENXIO | libc::ENODEV) => Refusal::NotRegular,
             Some(libc::ELOOP) => Refusal::LinkLoop,
             Some(libc::ENAMETOOLONG) => Refusal::NameTooLong,
             Some(libc::EACCES | libc::EPERM) => Refusal::PermissionDenied,

@@ -137,7 +137,9 @@ impl<H: Handler> Worker<H> {
         self.on_wake();
 
         let mut batch = Vec::with_capacity(256);
-        loop {
+        // Checked before waiting: a quit that left nothing in flight must not wait for a
+        // completion that never comes.
+        while self.phase == Phase::Running || !self.finished() {
             let wait = self.core.local.is_empty();
             self.core.driver.wait(&mut batch, wait)?;
             batch.extend(self.core.local.drain(..));
@@ -145,9 +147,6 @@ impl<H: Handler> Worker<H> {
                 self.dispatch(cqe);
             }
             self.rearm_starved();
-            if self.phase != Phase::Running && self.finished() {
-                break;
-            }
         }
         if self.phase == Phase::GaveUp {
             // The kernel may still write into the buffers of unfinished operations: leaking
@@ -314,10 +313,13 @@ impl<H: Handler> Worker<H> {
                 }
             }
             Some(OpData::Timeout) => {
-                if io.conn.timeout_op == Some(idx) {
+                // A timer cleared or replaced after it expired (its cancellation came too late)
+                // is not the current one any more: it is not delivered.
+                let current = io.conn.timeout_op == Some(idx);
+                if current {
                     io.conn.timeout_op = None;
                 }
-                (res == -libc::ETIME && io.conn.closing == Closing::No)
+                (current && res == -libc::ETIME && io.conn.closing == Closing::No)
                     .then_some(Completion::Timeout)
             }
             Some(OpData::Close) => {
