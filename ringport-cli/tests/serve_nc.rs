@@ -1,0 +1,116 @@
+//! The article's flow with the real `nc` (netcat-openbsd) against the real binary:
+//! `echo NAME | nc -q1 127.0.0.1 PORT > copy`, and the copy is the file.
+
+mod serve_util;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serve_util::files::{each_backend, error_line, Expected, TempDir, Tree, KIB, MIB};
+use serve_util::Serve;
+
+/// Fails (never skips) without netcat-openbsd: CI installs it.
+fn require_nc() {
+    let help = Command::new("nc").arg("-h").output().unwrap_or_else(|e| {
+        panic!("`nc` cannot run ({e}): install netcat-openbsd (apt-get install netcat-openbsd)")
+    });
+    let text = String::from_utf8_lossy(&help.stderr) + String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("OpenBSD netcat"),
+        "`nc` is not netcat-openbsd: install netcat-openbsd (apt-get install netcat-openbsd); \
+         `nc -h` says: {text}"
+    );
+}
+
+/// Runs `nc -q1 127.0.0.1 PORT` with `input` on its stdin and its stdout in `out`; waits for
+/// it (bounded) and returns the bytes it wrote.
+fn nc(serve: &Serve, input: &[u8], out: &Path) -> Vec<u8> {
+    let mut child = Command::new("nc")
+        .args(["-q1", "127.0.0.1", &serve.addr.port().to_string()])
+        .stdin(Stdio::piped())
+        .stdout(File::create(out).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running nc");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nc still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "nc failed: {status}");
+    std::fs::read(out).unwrap()
+}
+
+fn assert_is(got: &[u8], file: &Expected) {
+    assert_eq!(
+        got.len() as u64,
+        file.size,
+        "{}: size of nc's copy",
+        file.name
+    );
+    assert_eq!(
+        blake3::hash(got),
+        file.hash,
+        "{}: nc's copy differs",
+        file.name
+    );
+}
+
+#[test]
+fn nc_downloads_a_file() {
+    require_nc();
+    let mut tree = Tree::new();
+    let file = tree.add("file.bin", MIB);
+    let out = TempDir::new("nc");
+    each_backend(|backend| {
+        let serve = Serve::start(tree.root(), backend, &[]);
+        let copy = out.path().join(format!("copy-{backend}"));
+        assert_is(&nc(&serve, b"file.bin\n", &copy), &file);
+    });
+}
+
+/// Several names on nc's stdin, a missing one among them: the files and the refusal line come
+/// in order, in one stream.
+#[test]
+fn nc_several_names_and_a_refusal() {
+    require_nc();
+    let mut tree = Tree::new();
+    let a = tree.add("a.txt", 5 * KIB);
+    let b = tree.add("dir/b.bin", 300 * KIB);
+    let out = TempDir::new("nc");
+    each_backend(|backend| {
+        let serve = Serve::start(tree.root(), backend, &[]);
+        let got = nc(
+            &serve,
+            b"a.txt\r\nmissing.txt\n\ndir/b.bin\n../secret.txt\n",
+            &out.path().join("copy"),
+        );
+        let (first, rest) = got.split_at(a.size as usize);
+        assert_is(first, &a);
+        let line = error_line("no such file", b"missing.txt");
+        assert!(
+            rest.starts_with(&line),
+            "{:?}",
+            rest[..80.min(rest.len())].escape_ascii().to_string()
+        );
+        let (second, rest) = rest[line.len()..].split_at(b.size as usize);
+        assert_is(second, &b);
+        assert_eq!(
+            rest,
+            error_line("outside the served folder", b"../secret.txt")
+        );
+    });
+}

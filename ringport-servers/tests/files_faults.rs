@@ -1,0 +1,127 @@
+//! Faults during transfers: the client goes away mid-file (close, reset, half-close), or the
+//! file shrinks while it is being sent. The server frees the connection (its slot under
+//! `max_connections` comes back) and keeps serving.
+
+mod files_util;
+
+use std::fs::OpenOptions;
+
+use files_util::{all_served_at_once, config, download_when_free, each_backend, Client, Server};
+use files_util::{Tree, KIB, MIB};
+
+const BIG: u64 = 64 * MIB;
+/// Connection slots: every client that went away must give its slot back.
+const SLOTS: usize = 12;
+
+#[test]
+fn client_gone_mid_transfer() {
+    let mut tree = Tree::new();
+    let big = tree.add("big.bin", BIG);
+    let small = tree.add("small.txt", 10 * KIB);
+    each_backend(|backend| {
+        let mut cfg = config(backend, tree.root());
+        cfg.max_connections = SLOTS;
+        let server = Server::start_with(&cfg);
+        // Close with unread data (the kernel resets), reset with SO_LINGER 0, and both with
+        // several clients at once; each time a fresh client is served after.
+        for round in 0..3 {
+            let mut clients: Vec<Client> = (0..[1, 1, SLOTS - 2][round])
+                .map(|_| server.connect())
+                .collect();
+            for client in &mut clients {
+                client.ask(b"big.bin");
+            }
+            for (i, mut client) in clients.into_iter().enumerate() {
+                client.expect_content("big.bin", 0, MIB as usize);
+                if (round + i) % 2 == 0 {
+                    drop(client);
+                } else {
+                    client.reset();
+                }
+            }
+            download_when_free(server.addr, &small);
+        }
+        // A client that goes away before its file was even opened.
+        let mut client = server.connect();
+        client.send(b"small.txt\nbig.bin\nbig.bin\n");
+        client.reset();
+        all_served_at_once(server.addr, SLOTS, &small);
+        // After all that, the big file still comes whole (once the slots of the clients just
+        // closed are free).
+        download_when_free(server.addr, &big);
+        server.stop().expect("the server stops cleanly");
+    });
+}
+
+/// A client that sends its names and half-closes (as `nc -N` does) gets every file, then EOF.
+#[test]
+fn half_close_after_asking() {
+    let mut tree = Tree::new();
+    let big = tree.add("big.bin", 16 * MIB);
+    let small = tree.add("small.txt", 100);
+    each_backend(|backend| {
+        let server = Server::start(backend, tree.root());
+        let mut client = server.connect();
+        client.send(b"small.txt\nbig.bin\nnope\n");
+        client.finish_sending();
+        client.expect_file(&small);
+        client.expect_file(&big);
+        client.expect_error("no such file", b"nope");
+        client.expect_eof();
+    });
+}
+
+/// The file is cut to nothing while a slow client is downloading it: the client gets what
+/// was already on its way, then the server closes the connection.
+#[test]
+fn file_truncated_to_nothing_during_transfer() {
+    let mut tree = Tree::new();
+    let small = tree.add("small.txt", 4 * KIB);
+    each_backend(|backend| {
+        let big = tree.add("big.bin", BIG);
+        let server = Server::start(backend, tree.root());
+        let mut client = server.connect();
+        client.small_receive_buffer();
+        client.ask(b"big.bin");
+        client.expect_content("big.bin", 0, MIB as usize);
+        // The transfer is in progress: the client has read 1 MiB of 64.
+        let file = OpenOptions::new()
+            .write(true)
+            .open(tree.path("big.bin"))
+            .unwrap();
+        file.set_len(0).unwrap();
+        let rest = client.verify_until_closed("big.bin", MIB, BIG - MIB);
+        let total = MIB + rest;
+        eprintln!("{backend}: {total} of {} bytes before the close", big.size);
+        assert!(total < BIG, "the whole file came, truncation unseen");
+        // The server is not stuck: a new client is served.
+        server.connect().get(&small);
+        server.stop().expect("the server stops cleanly");
+    });
+}
+
+/// The file shrinks to 40 MiB while a slow client has read 1 MiB of its 64: exactly the 40
+/// MiB that are left come (the rest of the transfer was never on its way), then the close.
+#[test]
+fn file_shrunk_during_transfer() {
+    let mut tree = Tree::new();
+    let small = tree.add("small.txt", 4 * KIB);
+    let cut = 40 * MIB;
+    each_backend(|backend| {
+        tree.add("big.bin", BIG);
+        let server = Server::start(backend, tree.root());
+        let mut client = server.connect();
+        client.small_receive_buffer();
+        client.ask(b"big.bin");
+        client.expect_content("big.bin", 0, MIB as usize);
+        let file = OpenOptions::new()
+            .write(true)
+            .open(tree.path("big.bin"))
+            .unwrap();
+        file.set_len(cut).unwrap();
+        let rest = client.verify_until_closed("big.bin", MIB, BIG - MIB);
+        assert_eq!(MIB + rest, cut, "bytes before the close");
+        server.connect().get(&small);
+        server.stop().expect("the server stops cleanly");
+    });
+}
