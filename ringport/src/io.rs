@@ -146,7 +146,9 @@ impl Io<'_> {
     /// copying through user space (TransmitFile); [`crate::Completion::FileSent`] gives the
     /// file back. Files over 4 GiB are fine. Ignored once the connection is closing.
     ///
-    /// Platform specific: on io_uring and epoll, `sendfile(2)` driven by readiness.
+    /// Platform specific: on io_uring and epoll, `sendfile(2)` driven by readiness. Unlike
+    /// sends, `sendfile` cannot be told `MSG_NOSIGNAL`: a peer that reset raises `SIGPIPE`,
+    /// which Rust programs ignore by default; a host program that does not must ignore it.
     pub fn send_file(&mut self, file: Rc<File>, offset: u64, len: u64) {
         if self.conn.closing == Closing::No {
             self.queue(Outgoing::File { file, offset, len });

@@ -84,7 +84,7 @@ impl FileServer {
         let full = conn.lines.pending() >= MAX_PENDING || conn.lines.held_bytes() > max_held;
         if full {
             io.stop_recv();
-        } else if !io.is_receiving() && !conn.eof {
+        } else if !io.is_receiving() && !conn.eof && !conn.quitting {
             io.recv();
         }
     }
