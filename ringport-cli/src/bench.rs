@@ -2,11 +2,14 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ringport::Backend;
-use ringport_load::{parse_duration, run_echo, EchoConfig};
+use ringport_load::{
+    parse_duration, run_echo, run_files, EchoConfig, Expect, FilesConfig, Protocol,
+};
 
 /// Load generator subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -18,6 +21,16 @@ pub enum Command {
     /// one direction), latency percentiles in µs, errors and, with --server-pid, the server's
     /// CPU per round trip. Rates and CPU cover the measured window; errors the whole run.
     Echo(EchoArgs),
+    /// Downloads: each connection fetches NAME, reads the whole file, and asks again on the
+    /// same connection.
+    ///
+    /// Every download's length is checked; with a local copy (--file, or NAME itself when it
+    /// exists in the current folder) every byte is compared too. Reports downloads per
+    /// second, MB/s (file bytes received per second / 1e6), download times (request to last
+    /// byte), errors and, with --server-pid, the server's CPU per download and per GB.
+    /// `--protocol http` speaks HTTP/1.1 keep-alive (GET /NAME), to measure other servers
+    /// such as nginx with the same client.
+    Files(FilesArgs),
 }
 
 /// Flags of `ringport bench echo`.
@@ -52,18 +65,68 @@ pub struct EchoArgs {
     json: bool,
 }
 
+/// Flags of `ringport bench files`.
+#[derive(Debug, clap::Args)]
+pub struct FilesArgs {
+    /// The file server.
+    #[arg(long, default_value = "127.0.0.1:8182")]
+    addr: SocketAddr,
+    /// The file to fetch, relative to the served folder.
+    #[arg(long)]
+    name: String,
+    /// A local copy of the file: every byte received is compared with it (default: NAME, if
+    /// it exists relative to the current folder).
+    #[arg(long, conflicts_with = "size")]
+    file: Option<PathBuf>,
+    /// The file's size in bytes: only lengths are checked.
+    #[arg(long)]
+    size: Option<u64>,
+    /// How to ask: nc (ringport serve: NAME and a newline) or http (GET /NAME, keep-alive).
+    #[arg(long, default_value = "nc")]
+    protocol: Protocol,
+    /// Connections, each with one download in flight.
+    #[arg(long, default_value_t = 16)]
+    conns: usize,
+    /// Measured window: 5, 5s, 500ms, 1m… (a bare number is seconds).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured warmup before the window.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// A download that gets no byte for this long counts as an error.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    stall_timeout: Duration,
+    /// Worker threads of the load generator's own port.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Backend of the load generator's own port: auto, uring or epoll.
+    #[arg(long, env = Backend::ENV, default_value = "auto")]
+    backend: Backend,
+    /// The server's process id: report its CPU time (/proc/PID/stat) per download and per GB.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Print one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Runs a benchmark.
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Echo(args) => echo(args),
+        Command::Files(args) => files(args),
     }
 }
 
-fn echo(args: EchoArgs) -> anyhow::Result<()> {
-    // Progress goes to a terminal only, never into a pipe, a log or CI.
-    let progress = std::io::stderr().is_terminal()
+/// Whether to draw the progress line: on a terminal only, never into a pipe, a log or CI.
+fn show_progress(json: bool) -> bool {
+    std::io::stderr().is_terminal()
         && std::env::var_os("CI").is_none()
-        && (!args.json || std::io::stdout().is_terminal());
+        && (!json || std::io::stdout().is_terminal())
+}
+
+fn echo(args: EchoArgs) -> anyhow::Result<()> {
+    let progress = show_progress(args.json);
     let cfg = EchoConfig {
         addr: args.addr,
         conns: args.conns,
@@ -76,6 +139,49 @@ fn echo(args: EchoArgs) -> anyhow::Result<()> {
         progress,
     };
     let report = run_echo(&cfg).with_context(|| format!("echo benchmark against {}", cfg.addr))?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    if report.connected == 0 {
+        bail!("no connection to {} could be established", cfg.addr);
+    }
+    Ok(())
+}
+
+/// What the downloads must be: --file, --size, or NAME itself when it is a local file.
+fn expect(args: &FilesArgs) -> anyhow::Result<Expect> {
+    match (&args.file, args.size) {
+        (Some(path), _) => Ok(Expect::File(path.clone())),
+        (None, Some(size)) => Ok(Expect::Size(size)),
+        (None, None) if Path::new(&args.name).is_file() => {
+            Ok(Expect::File(PathBuf::from(&args.name)))
+        }
+        (None, None) => bail!(
+            "{} is not in the current folder: give --file PATH (a local copy) or --size BYTES",
+            args.name
+        ),
+    }
+}
+
+fn files(args: FilesArgs) -> anyhow::Result<()> {
+    let cfg = FilesConfig {
+        addr: args.addr,
+        name: args.name.clone(),
+        expect: expect(&args)?,
+        protocol: args.protocol,
+        conns: args.conns,
+        warmup: args.warmup,
+        duration: args.duration,
+        threads: args.threads,
+        backend: args.backend,
+        server_pid: args.server_pid,
+        stall_timeout: args.stall_timeout,
+        progress: show_progress(args.json),
+    };
+    let report =
+        run_files(&cfg).with_context(|| format!("download benchmark against {}", cfg.addr))?;
     if args.json {
         println!("{}", report.to_json());
     } else {

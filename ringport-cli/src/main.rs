@@ -34,7 +34,7 @@ enum Command {
     Serve(serve::Args),
     /// The echo server of the first article: every byte received is sent back.
     Echo(echo::Args),
-    /// Load generator: echo ping-pong with verified bytes and latency percentiles.
+    /// Load generator: echo ping-pong and file downloads, every byte verified, latency percentiles.
     #[command(subcommand)]
     Bench(bench::Command),
     /// Which backend this machine gets and why; the io_uring features probed.

@@ -1,6 +1,7 @@
 //! Why a run could not produce a report.
 
 use std::io;
+use std::path::PathBuf;
 
 /// Why a run could not produce a report. Failures of single connections are not errors: they
 /// are counted in the [`crate::Report`].
@@ -15,6 +16,15 @@ pub enum LoadError {
     ServerPid {
         /// The process id given.
         pid: u32,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The local copy of a file to download cannot be read.
+    #[error("reading {}", path.display())]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
         /// Why.
         #[source]
         source: io::Error,

@@ -8,6 +8,11 @@
 //! HdrHistograms (one per worker, merged at the end), and with the server's pid the report
 //! also carries the server's CPU time per round trip.
 //!
+//! Downloads ([`run_files`]): every connection fetches the same file again and again, in the
+//! file server's nc protocol or in HTTP/1.1 keep-alive (so nginx can be measured by the same
+//! client); each download's length is checked and, given a local copy, every byte. The report
+//! has downloads/s, MB/s, download times and the server's CPU per download and per GB.
+//!
 //! # Example
 //! ```no_run
 //! use std::time::Duration;
@@ -28,6 +33,8 @@ pub mod cpu;
 mod duration;
 mod echo;
 mod error;
+mod files;
+mod http;
 mod limits;
 mod pattern;
 mod progress;
@@ -37,5 +44,6 @@ mod stats;
 
 pub use duration::{parse_duration, ParseDurationError};
 pub use error::LoadError;
+pub use files::{run_files, Expect, FilesConfig, FilesReport, Protocol};
 pub use report::Report;
 pub use run::{run_echo, EchoConfig};

@@ -1,10 +1,9 @@
-//! The progress line on stderr: elapsed time and round trips, while a run goes on.
+//! The progress line on stderr: elapsed time and work done (round trips, downloads), while a
+//! run goes on.
 
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::echo::Shared;
 
 /// How often the display is refreshed (and the controller wakes up while it is shown).
 const TICK: Duration = Duration::from_millis(100);
@@ -13,11 +12,14 @@ const TICK: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Progress {
     bar: Option<ProgressBar>,
+    /// What is counted: "round trips", "downloads".
+    unit: &'static str,
 }
 
 impl Progress {
-    /// A display for a run of `total` (warmup and window), drawn on stderr if `shown`.
-    pub(crate) fn new(shown: bool, total: Duration) -> Self {
+    /// A display for a run of `total` (warmup and window) counting `unit`, drawn on stderr if
+    /// `shown`.
+    pub(crate) fn new(shown: bool, total: Duration, unit: &'static str) -> Self {
         let bar = shown.then(|| {
             let bar = ProgressBar::with_draw_target(
                 Some(total.as_millis().try_into().unwrap_or(u64::MAX)),
@@ -30,17 +32,23 @@ impl Progress {
             );
             bar
         });
-        Progress { bar }
+        Progress { bar, unit }
     }
 
-    /// Sleeps until `deadline`, refreshing the display meanwhile.
-    pub(crate) fn wait_until(&self, deadline: Instant, start: Instant, what: &str, live: &Shared) {
+    /// Sleeps until `deadline`, refreshing the display meanwhile with the count `done` reads.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Instant,
+        start: Instant,
+        what: &str,
+        done: &dyn Fn() -> u64,
+    ) {
         loop {
             let now = Instant::now();
             if let Some(bar) = &self.bar {
                 let elapsed = now.duration_since(start).as_millis();
                 bar.set_position(elapsed.try_into().unwrap_or(u64::MAX));
-                bar.set_message(format!("{what}: {} round trips", live.round_trips()));
+                bar.set_message(format!("{what}: {} {}", done(), self.unit));
             }
             let Some(left) = deadline
                 .checked_duration_since(now)

@@ -1,10 +1,11 @@
-//! Running an echo benchmark: start the port, warm up, measure, stop, collect.
+//! Running a benchmark: start the port, warm up, measure, stop, collect ([`drive`]); and the
+//! echo benchmark on it.
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ringport::{Backend, Port};
+use ringport::{Backend, Handler, Port};
 
 use crate::cpu::Process;
 use crate::echo::{EchoClient, Shared, MEASURE, STOP};
@@ -132,11 +133,93 @@ fn read_server(pid: u32) -> Result<Duration, LoadError> {
 /// Connections that fail are counted in the report instead.
 pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
     cfg.validate()?;
-    let threads = cfg.threads.min(cfg.conns);
-    if let Some(pid) = cfg.server_pid {
+    let plan = Plan {
+        conns: cfg.conns,
+        threads: cfg.threads.min(cfg.conns),
+        warmup: cfg.warmup,
+        duration: cfg.duration,
+        backend: cfg.backend,
+        server_pid: cfg.server_pid,
+        progress: cfg.progress,
+        unit: "round trips",
+        buffers: None,
+    };
+    let shared = Arc::new(Shared {
+        addr: cfg.addr,
+        conns: cfg.conns,
+        size: cfg.size,
+        threads: plan.threads,
+        round_trips: (0..plan.threads).map(|_| LiveCounter::default()).collect(),
+    });
+    let live = shared.clone();
+    let measured = drive(
+        &plan,
+        &move || live.round_trips(),
+        move |worker, results| EchoClient::new(worker, shared.clone(), results),
+    )?;
+    let inputs = Inputs {
+        backend: measured.backend,
+        conns: cfg.conns,
+        size: cfg.size,
+        threads: plan.threads,
+        warmup: cfg.warmup,
+        window: measured.window,
+        server_cpu: measured.server_cpu,
+        client_cpu: measured.client_cpu,
+    };
+    Ok(Report::new(inputs, &measured.stats))
+}
+
+/// What every kind of run asks of the controller ([`drive`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Connections, for the descriptor limit.
+    pub(crate) conns: usize,
+    /// Worker threads of the generator's port (already at most `conns`).
+    pub(crate) threads: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) backend: Backend,
+    pub(crate) server_pid: Option<u32>,
+    pub(crate) progress: bool,
+    /// What the progress line counts.
+    pub(crate) unit: &'static str,
+    /// Provided receive buffers per worker (count, size); `None`: the port's default.
+    pub(crate) buffers: Option<(u16, u32)>,
+}
+
+/// What the controller measured: the merged stats of every worker and the window's readings.
+#[derive(Debug)]
+pub(crate) struct Measured {
+    /// Backend of the generator's port.
+    pub(crate) backend: String,
+    /// The measured window as it ran.
+    pub(crate) window: Duration,
+    pub(crate) server_cpu: Option<Duration>,
+    pub(crate) client_cpu: Option<Duration>,
+    pub(crate) stats: Stats,
+}
+
+/// Runs the generator's port as `plan` says: starts one handler per worker (`factory(worker,
+/// results)`), lets it warm up, posts [`MEASURE`], waits out the window, posts [`STOP`],
+/// shuts the port down and collects each worker's [`Stats`] from `results`.
+///
+/// Handlers count only in the window, and hand their stats back at [`STOP`] (or when dropped).
+/// Stopping is bounded by a grace: a server that no longer answers cannot hang the run.
+pub(crate) fn drive<H, F>(
+    plan: &Plan,
+    done: &dyn Fn() -> u64,
+    factory: F,
+) -> Result<Measured, LoadError>
+where
+    H: Handler,
+    F: Fn(usize, mpsc::Sender<Stats>) -> H + Send + Sync + 'static,
+{
+    let threads = plan.threads;
+    if let Some(pid) = plan.server_pid {
         read_server(pid)?;
     }
-    let wanted_fds = cfg.conns as u64 + SPARE_FDS;
+    let wanted_fds = plan.conns as u64 + SPARE_FDS;
     match limits::raise_nofile(wanted_fds) {
         Ok(limit) if limit < wanted_fds => tracing::warn!(
             limit,
@@ -146,33 +229,29 @@ pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
         Err(e) => tracing::warn!("cannot raise the open-descriptor limit: {e}"),
     }
 
-    let shared = Arc::new(Shared {
-        addr: cfg.addr,
-        conns: cfg.conns,
-        size: cfg.size,
-        threads,
-        round_trips: (0..threads).map(|_| LiveCounter::default()).collect(),
-    });
     let (results_tx, results_rx) = mpsc::channel();
     let start = Instant::now();
     let port = {
-        let shared = shared.clone();
-        Port::builder()
+        let mut builder = Port::builder()
             .workers(threads)
-            .backend(cfg.backend)
-            .shutdown_timeout(Duration::from_millis(500))
-            .start(move |worker| EchoClient::new(worker, shared.clone(), results_tx.clone()))
+            .backend(plan.backend)
+            .shutdown_timeout(Duration::from_millis(500));
+        if let Some((count, size)) = plan.buffers {
+            builder = builder.buffers(count, size);
+        }
+        builder
+            .start(move |worker| factory(worker, results_tx.clone()))
             .map_err(LoadError::Start)?
     };
     let backend = port.backend().to_string();
     let handle = port.handle();
-    let progress = Progress::new(cfg.progress, cfg.warmup + cfg.duration);
+    let progress = Progress::new(plan.progress, plan.warmup + plan.duration, plan.unit);
 
-    progress.wait_until(start + cfg.warmup, start, "warmup", &shared);
-    let cpu = CpuStart::read(cfg.server_pid);
+    progress.wait_until(start + plan.warmup, start, "warmup", done);
+    let cpu = CpuStart::read(plan.server_pid);
     let window_start = Instant::now();
     handle.post_all(MEASURE);
-    progress.wait_until(window_start + cfg.duration, start, "measuring", &shared);
+    progress.wait_until(window_start + plan.duration, start, "measuring", done);
     handle.post_all(STOP);
     let window = window_start.elapsed();
     let (server_cpu, client_cpu) = match &cpu {
@@ -210,18 +289,13 @@ pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
         // The server was there at the start, and gone by the window: report without its CPU.
         tracing::warn!("{e}");
     }
-
-    let inputs = Inputs {
+    Ok(Measured {
         backend,
-        conns: cfg.conns,
-        size: cfg.size,
-        threads,
-        warmup: cfg.warmup,
         window,
         server_cpu,
         client_cpu,
-    };
-    Ok(Report::new(inputs, &stats))
+        stats,
+    })
 }
 
 /// Joins the port's workers, waiting until `deadline` at most (`None`: still running; the
