@@ -35,6 +35,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         shutdown_timeout: Duration::try_from_secs_f64(args.shutdown_timeout)
             .context("--shutdown-timeout")?,
     };
+    // Every connection is a descriptor: take all the process may have.
+    if let Err(e) = ringport::raise_fd_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
     let port =
         echo::start(&cfg).with_context(|| format!("starting the echo server on {}", cfg.listen))?;
     // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.

@@ -6,13 +6,16 @@ mod info;
 mod logging;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// ringport: high-performance servers on a completion port (IOCP semantics on io_uring).
 ///
-/// With no subcommand, serves the current folder on 127.0.0.1:8182 (`ringport serve`).
+/// With no subcommand, `ringport [DIR] [FLAGS]` is `ringport serve [DIR] [FLAGS]`: it serves
+/// the current folder on 127.0.0.1:8182.
 #[derive(Debug, Parser)]
-#[command(version, about, args_conflicts_with_subcommands = true)]
+#[command(version, about)]
 struct Cli {
     /// More log output (-v: each accept, request and close; -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -20,11 +23,8 @@ struct Cli {
     /// Only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// Flags of `serve`, the default when no subcommand is given.
-    #[command(flatten)]
-    serve: serve::Args,
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,13 +41,74 @@ enum Command {
     Info(info::Args),
 }
 
+/// Inserts `serve` where the subcommand would stand when none is given: after the global flags,
+/// unless what follows names a subcommand or asks for help or the version.
+fn with_default_subcommand(mut args: Vec<OsString>) -> Vec<OsString> {
+    let global = |a: &str| {
+        matches!(a, "--verbose" | "--quiet")
+            || (a.len() > 1
+                && a.starts_with('-')
+                && !a.starts_with("--")
+                && a[1..].chars().all(|c| c == 'v' || c == 'q'))
+    };
+    let at = 1 + args
+        .iter()
+        .skip(1)
+        .take_while(|a| a.to_str().is_some_and(global))
+        .count();
+    let explicit = args.get(at).and_then(|a| a.to_str()).is_some_and(|a| {
+        matches!(a, "-h" | "--help" | "-V" | "--version")
+            || Cli::command().find_subcommand(a).is_some()
+    });
+    if !explicit {
+        args.insert(at.min(args.len()), "serve".into());
+    }
+    args
+}
+
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_default_subcommand(std::env::args_os().collect()));
     logging::init(cli.verbose, cli.quiet);
-    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+    match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Echo(args) => echo::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Info(args) => info::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str) -> Vec<String> {
+        let args = line.split_whitespace().map(OsString::from).collect();
+        with_default_subcommand(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn serve_is_the_default() {
+        assert_eq!(parsed("ringport"), ["ringport", "serve"]);
+        assert_eq!(parsed("ringport -v"), ["ringport", "-v", "serve"]);
+        assert_eq!(
+            parsed("ringport /srv --listen 0.0.0.0:1"),
+            ["ringport", "serve", "/srv", "--listen", "0.0.0.0:1"]
+        );
+        assert_eq!(
+            parsed("ringport -vv --listen x"),
+            ["ringport", "-vv", "serve", "--listen", "x"]
+        );
+    }
+
+    #[test]
+    fn explicit_subcommands_and_help_stay() {
+        assert_eq!(parsed("ringport -v echo"), ["ringport", "-v", "echo"]);
+        assert_eq!(parsed("ringport bench echo"), ["ringport", "bench", "echo"]);
+        assert_eq!(parsed("ringport --help"), ["ringport", "--help"]);
+        assert_eq!(parsed("ringport -q info"), ["ringport", "-q", "info"]);
+        Cli::command().debug_assert();
     }
 }

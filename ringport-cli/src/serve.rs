@@ -55,6 +55,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
     };
+    // Every connection is a descriptor: take all the process may have.
+    if let Err(e) = ringport::raise_fd_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
+    // Every connection is a descriptor: take all the process may have.
+    if let Err(e) = ringport::raise_fd_limit() {
+        tracing::warn!("cannot raise the open-file limit: {e}");
+    }
     let port = files::start(&cfg)
         .with_context(|| format!("starting the file server on {}", cfg.listen))?;
     // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.

@@ -140,7 +140,7 @@ impl Handler for FileServer {
             quitting: false,
         };
         let open = self.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
-        if open > self.shared.cfg.max_connections {
+        if open > self.shared.max_connections {
             debug!(key = %io.key(), open, "too many connections");
             io.send(Refusal::Busy.line(b""));
             io.close();

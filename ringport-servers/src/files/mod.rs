@@ -65,6 +65,20 @@ pub(crate) struct Shared {
     pub(crate) root: Arc<OwnedFd>,
     pub(crate) cfg: FilesConfig,
     pub(crate) connections: AtomicUsize,
+    /// `cfg.max_connections`, lowered to what the descriptor limit can serve.
+    pub(crate) max_connections: usize,
+}
+
+/// Descriptors kept for the process itself: standard streams, and per worker its ring or epoll,
+/// eventfd and listener, with room to spare.
+fn reserved_fds(workers: usize) -> u64 {
+    16 + 4 * workers as u64
+}
+
+/// Connections that `fd_limit` descriptors can serve: each may hold its socket and one open file,
+/// so that a file is never refused for want of a descriptor.
+pub fn connections_within(fd_limit: u64, workers: usize) -> usize {
+    (fd_limit.saturating_sub(reserved_fds(workers)) / 2).max(1) as usize
 }
 
 /// Opens the served folder (`O_PATH | O_DIRECTORY`).
@@ -86,10 +100,21 @@ pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
 /// # Errors
 /// When the folder cannot be opened or the port cannot start.
 pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
+    let fds = ringport::fd_limit()?;
+    let max_connections = cfg
+        .max_connections
+        .min(connections_within(fds, cfg.workers));
+    if max_connections < cfg.max_connections {
+        tracing::warn!(
+            "serving at most {max_connections} connections at once: the descriptor limit is {fds} \
+             and each connection may need two (raise it with `ulimit -n`)"
+        );
+    }
     let shared = Arc::new(Shared {
         root: Arc::new(open_root(&cfg.root)?),
         cfg: cfg.clone(),
         connections: AtomicUsize::new(0),
+        max_connections,
     });
     Port::builder()
         .workers(cfg.workers)
