@@ -144,7 +144,7 @@ fn echo(args: EchoArgs) -> anyhow::Result<()> {
     } else {
         println!("{report}");
     }
-    if report.connected == 0 {
+    if report.outcome.connected == 0 {
         bail!("no connection to {} could be established", cfg.addr);
     }
     Ok(())
@@ -187,7 +187,7 @@ fn files(args: FilesArgs) -> anyhow::Result<()> {
     } else {
         println!("{report}");
     }
-    if report.connected == 0 {
+    if report.outcome.connected == 0 {
         bail!("no connection to {} could be established", cfg.addr);
     }
     Ok(())

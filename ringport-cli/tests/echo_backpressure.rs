@@ -20,7 +20,7 @@ fn unread_100_mib_is_bounded_then_echoed_whole() {
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let seed = util::seed();
-        let mut server = util::Server::echo(backend);
+        let mut server = util::echo(backend);
         let addr = server.addr;
         util::round_trip(&util::connect(addr), b"warm up");
         let baseline = server.rss();
@@ -67,7 +67,6 @@ fn unread_100_mib_is_bounded_then_echoed_whole() {
 
         // Healthy for a new client.
         util::round_trip(&util::connect(addr), &util::payload(seed ^ 2, 1 << 20));
-        server.terminate();
-        assert!(server.wait_exit().success());
+        server.stop_cleanly(libc::SIGTERM, util::EXIT_BOUND);
     }
 }

@@ -12,7 +12,7 @@ fn descriptors_return_to_baseline_after_clients_leave() {
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let seed = util::seed();
-        let server = util::Server::echo(backend);
+        let server = util::echo(backend);
         let addr = server.addr;
         // Serve one client first, so that everything set up lazily is set up.
         util::round_trip(&util::connect(addr), b"warm up");

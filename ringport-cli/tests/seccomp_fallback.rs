@@ -6,15 +6,16 @@
 //! x86_64 only (the filter names x86_64 syscall numbers); elsewhere this file is empty.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod util;
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
+use util::files::TempDir;
+use util::ChildServer;
 
 /// `AUDIT_ARCH_X86_64`: `EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`.
 const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
@@ -66,13 +67,7 @@ fn io_uring_filter() -> Vec<libc::sock_filter> {
 
 /// The `ringport` binary with `args`, to be started under the filter.
 fn ringport(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringport"));
-    cmd.args(args)
-        .env_remove("RINGPORT_BACKEND")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = util::ringport(args);
     let filter = io_uring_filter();
     // Runs in the child between fork and exec: two prctl calls on data prepared before the
     // fork; no allocation, no locks.
@@ -98,53 +93,32 @@ fn ringport(args: &[&str]) -> Command {
     cmd
 }
 
-/// A started `ringport`, killed if the test fails before it exits (no orphan servers).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+/// Explains why this machine cannot run the test (no seccomp).
+fn skipping(e: io::Error) {
+    let _ = writeln!(
+        io::stderr(),
+        "note: skipping: cannot install a seccomp filter: {e}"
+    );
 }
 
-/// Starts `cmd`, or explains why this machine cannot run the test (no seccomp) and returns None.
-fn start(mut cmd: Command) -> Option<Guard> {
-    match cmd.spawn() {
-        Ok(child) => Some(Guard(child)),
-        Err(e) => {
-            let _ = writeln!(
-                io::stderr(),
-                "note: skipping: cannot install a seccomp filter: {e}"
-            );
-            None
-        }
-    }
+/// Starts the server `name` of `cmd`, or explains why this machine cannot run the test and
+/// returns None.
+fn start(mut cmd: Command, name: &str) -> Option<ChildServer> {
+    ChildServer::try_start(&mut cmd, name)
+        .map_err(skipping)
+        .ok()
 }
 
-/// Waits for `child` at most [`LIMIT`]; kills it and fails if it does not exit.
-fn wait_exit(child: &mut Child) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ringport did not exit within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Runs `cmd` to its end: status, stdout, stderr.
-fn run(cmd: Command) -> Option<(ExitStatus, String, String)> {
-    let mut guard = start(cmd)?;
-    let child = &mut guard.0;
-    let status = wait_exit(child);
+/// Runs `cmd` to its end (within [`LIMIT`]): status, stdout, stderr.
+fn run(mut cmd: Command) -> Option<(ExitStatus, String, String)> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(skipping)
+        .ok()?;
+    let status = util::wait_child(&mut child, LIMIT);
     let mut out = String::new();
     let mut err = String::new();
     child
@@ -162,47 +136,10 @@ fn run(cmd: Command) -> Option<(ExitStatus, String, String)> {
     Some((status, out, err))
 }
 
-/// The server's start line ("… listening on ADDR …"), and the address in it.
-fn start_line(Guard(child): &mut Guard) -> (String, SocketAddr) {
-    let stdout: ChildStdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let Ok(line) = rx.recv_timeout(LIMIT) else {
-        let _ = child.kill();
-        panic!("no start line within {LIMIT:?}");
-    };
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split([' ', ',']).next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in the start line {line:?}"));
-    (line, addr)
-}
-
-/// Asks `child` to shut down (SIGTERM) and checks that it exits 0; returns its stderr.
-fn terminate(mut guard: Guard) -> String {
-    let child = &mut guard.0;
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill has no memory arguments; `child` is not reaped yet, so `pid` is still ours.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let status = wait_exit(child);
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(
-        status.success(),
-        "exit after SIGTERM: {status}; stderr:\n{err}"
-    );
-    err
+/// Asks `server` to shut down (SIGTERM) and checks that it exits 0; returns its stderr.
+fn terminate(mut server: ChildServer) -> String {
+    server.stop_cleanly(libc::SIGTERM, LIMIT);
+    server.log()
 }
 
 /// Checks the one log line that explains the fallback.
@@ -218,17 +155,9 @@ fn assert_fallback_logged(stderr: &str) {
     eprintln!("fallback logged: {}", lines[0]);
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
-    let mut v = vec![0; n];
-    rand::thread_rng().fill_bytes(&mut v);
-    v
-}
-
 /// Sends `data` on a new connection to `addr` while reading the echo; returns what came back.
 fn echo_round(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(LIMIT)).unwrap();
-    stream.set_write_timeout(Some(LIMIT)).unwrap();
+    let stream = util::connect(addr);
     let mut writer = stream.try_clone().unwrap();
     let owned = data.to_vec();
     let w = std::thread::spawn(move || {
@@ -243,7 +172,7 @@ fn echo_round(addr: SocketAddr, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn auto_falls_back_to_epoll_and_echoes() {
-    let Some(mut child) = start(ringport(&[
+    let args = [
         "echo",
         "--listen",
         "127.0.0.1:0",
@@ -251,21 +180,23 @@ fn auto_falls_back_to_epoll_and_echoes() {
         "auto",
         "--threads",
         "2",
-    ])) else {
+    ];
+    let Some(server) = start(ringport(&args), "ringport echo") else {
         return;
     };
-    let (line, addr) = start_line(&mut child);
+    let line = &server.banner;
     assert!(line.contains("epoll backend"), "start line: {line:?}");
+    let seed = util::seed();
     for size in [1, 1000, 3 << 20] {
-        let data = random_bytes(size);
-        let got = echo_round(addr, &data);
+        let data = util::payload(seed ^ size as u64, size);
+        let got = echo_round(server.addr, &data);
         assert!(
             got == data,
             "echo of {size} bytes came back as {} bytes",
             got.len()
         );
     }
-    let stderr = terminate(child);
+    let stderr = terminate(server);
     assert_fallback_logged(&stderr);
 }
 
@@ -295,28 +226,12 @@ fn info_reports_the_fallback() {
     );
 }
 
-/// A temporary folder with one random file in it, removed on drop.
-struct Served {
-    dir: PathBuf,
-    data: Vec<u8>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 #[test]
 fn auto_serves_files_on_epoll() {
-    let dir = std::env::temp_dir().join(format!("ringport-seccomp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let served = Served {
-        data: random_bytes(300_000),
-        dir,
-    };
-    std::fs::write(served.dir.join("file.bin"), &served.data).unwrap();
-    let root = served.dir.to_str().unwrap();
+    let dir = TempDir::new("seccomp");
+    let data = util::payload(util::seed(), 300_000);
+    std::fs::write(dir.path().join("file.bin"), &data).unwrap();
+    let root = dir.path().to_str().unwrap();
     let cmd = ringport(&[
         "serve",
         root,
@@ -325,18 +240,17 @@ fn auto_serves_files_on_epoll() {
         "--backend",
         "auto",
     ]);
-    let Some(mut child) = start(cmd) else {
+    let Some(server) = start(cmd, "ringport serve") else {
         return;
     };
-    let (line, addr) = start_line(&mut child);
+    let line = &server.banner;
     assert!(line.contains("epoll backend"), "start line: {line:?}");
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut stream = util::connect(server.addr);
     stream.write_all(b"file.bin\n").unwrap();
-    let mut got = vec![0; served.data.len()];
+    let mut got = vec![0; data.len()];
     stream.read_exact(&mut got).unwrap();
-    assert!(got == served.data, "the file came back changed");
+    assert!(got == data, "the file came back changed");
     drop(stream);
-    let stderr = terminate(child);
+    let stderr = terminate(server);
     assert_fallback_logged(&stderr);
 }

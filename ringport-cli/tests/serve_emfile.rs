@@ -1,32 +1,28 @@
 //! Short of file descriptors: the servers keep serving the connections they have, do not spin
 //! while they cannot accept, and accept again once descriptors are free.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod util;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use ringport::Backend;
+use util::files::TempDir;
+use util::ChildServer;
 
 /// The server's descriptor limit (soft and hard): a little above what it needs at rest.
 const NOFILE: u64 = 48;
 const FILE: &[u8] = b"the quick brown fox jumps over the lazy dog\n";
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs `ringport ARGS` with at most [`NOFILE`] descriptors; reads the address from its start line.
-fn start(args: &[&str]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringport"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::null());
+/// Runs `ringport ARGS --listen 127.0.0.1:0 --threads 1 --backend BACKEND`, a server, with at
+/// most [`NOFILE`] descriptors.
+fn start(backend: Backend, args: &[&str]) -> ChildServer {
+    let name = format!("ringport {}", args[0]);
+    let mut cmd = util::ringport(args);
+    cmd.args(["--listen", "127.0.0.1:0", "--threads", "1"])
+        .args(["--backend", &backend.to_string()]);
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
     unsafe {
         cmd.pre_exec(|| {
@@ -40,24 +36,7 @@ fn start(args: &[&str]) -> Server {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("spawn ringport");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.trim_end_matches(',').parse().ok());
-    Server {
-        child,
-        addr: addr.unwrap_or_else(|| panic!("no address in {line:?}")),
-    }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    s
+    ChildServer::start(&mut cmd, &name)
 }
 
 /// Sends `request` and reads exactly `reply` back.
@@ -69,45 +48,31 @@ fn exchange(s: &mut TcpStream, request: &[u8], reply: &[u8]) {
 }
 
 /// Asserts that the server burns well under a core for two seconds (a busy loop would burn one).
-fn assert_idle(server: &Server, what: &str) {
+fn assert_idle(server: &ChildServer, what: &str) {
     let ticks = |pid: u32| {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
         f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
     };
-    let (t0, c0) = (Instant::now(), ticks(server.child.id()));
+    let (t0, c0) = (Instant::now(), ticks(server.pid()));
     std::thread::sleep(Duration::from_secs(2));
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let cpu = (ticks(server.child.id()) - c0) as f64 / hz;
+    let cpu = (ticks(server.pid()) - c0) as f64 / hz;
     let wall = t0.elapsed().as_secs_f64();
     assert!(cpu < wall * 0.5, "{what}: {cpu:.2} s of CPU in {wall:.2} s");
-}
-
-fn backends() -> Vec<&'static str> {
-    match std::env::var("RINGPORT_BACKEND").as_deref() {
-        Ok("uring") => vec!["uring"],
-        Ok("epoll") => vec!["epoll"],
-        _ => vec!["uring", "epoll"],
-    }
 }
 
 /// The echo server holds one descriptor per client: past the limit, accept fails with EMFILE.
 #[test]
 fn echo_out_of_descriptors_keeps_serving_and_recovers() {
-    for backend in backends() {
-        let server = start(&[
-            "echo",
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--backend",
-            backend,
-        ]);
+    for backend in util::backends() {
+        let server = start(backend, &["echo"]);
         // Far more clients than descriptors: the kernel completes their handshakes, the server
         // accepts until EMFILE, and the rest wait in the backlog.
-        let mut clients: Vec<TcpStream> = (0..NOFILE * 2).map(|_| connect(server.addr)).collect();
+        let mut clients: Vec<TcpStream> = (0..NOFILE * 2)
+            .map(|_| util::connect(server.addr))
+            .collect();
         // The first client was accepted before the limit was reached: it is served.
         exchange(&mut clients[0], b"still here", b"still here");
         assert_idle(&server, &format!("{backend}: echo out of descriptors"));
@@ -125,22 +90,14 @@ fn echo_out_of_descriptors_keeps_serving_and_recovers() {
 /// the limit, tells the others it is busy, and serves new clients once old ones leave.
 #[test]
 fn serve_within_descriptors_refuses_cleanly_and_recovers() {
-    let dir = std::env::temp_dir().join(format!("ringport-emfile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("f.txt"), FILE).unwrap();
-    let root = dir.to_str().unwrap();
-    for backend in backends() {
-        let server = start(&[
-            "serve",
-            root,
-            "--listen",
-            "127.0.0.1:0",
-            "--threads",
-            "1",
-            "--backend",
-            backend,
-        ]);
-        let mut clients: Vec<TcpStream> = (0..NOFILE * 2).map(|_| connect(server.addr)).collect();
+    let dir = TempDir::new("emfile");
+    std::fs::write(dir.path().join("f.txt"), FILE).unwrap();
+    let root = dir.path().to_str().unwrap();
+    for backend in util::backends() {
+        let server = start(backend, &["serve", root]);
+        let mut clients: Vec<TcpStream> = (0..NOFILE * 2)
+            .map(|_| util::connect(server.addr))
+            .collect();
         // Every client gets an answer: the file, or "server busy". Over the cap, busy comes with a
         // close; while descriptors are short for a moment (a burst of accepts), the connection
         // stays usable and the request is simply asked again.
@@ -165,7 +122,7 @@ fn serve_within_descriptors_refuses_cleanly_and_recovers() {
                     Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
                     // Still open: a transient shortage; ask again.
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                        c.set_read_timeout(Some(util::IO_TIMEOUT)).unwrap();
                         continue;
                     }
                     other => panic!("{backend}: after busy: {other:?}"),
@@ -187,8 +144,7 @@ fn serve_within_descriptors_refuses_cleanly_and_recovers() {
         // Once they leave, new clients are served.
         drop(served);
         std::thread::sleep(Duration::from_millis(200));
-        let mut c = connect(server.addr);
+        let mut c = util::connect(server.addr);
         exchange(&mut c, b"f.txt\n", FILE);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

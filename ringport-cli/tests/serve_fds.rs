@@ -2,24 +2,12 @@
 //! refusals, special files, abandoned transfers, busy and idle clients) as before it: counted
 //! in `/proc/PID/fd` of the binary.
 
-mod serve_util;
+mod util;
 
 use std::time::Duration;
 
-use serve_util::files::{each_backend, eventually, Client, Tree, EVENTUALLY, KIB, MIB};
-use serve_util::Serve;
-
-/// The binary's descriptor count once it has settled (two reads in a row agree).
-fn settled(serve: &Serve) -> usize {
-    let mut last = serve.open_fds();
-    eventually(EVENTUALLY, "the descriptor count settles", || {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = serve.open_fds();
-        let same = now == last;
-        last = now;
-        same.then_some(now)
-    })
-}
+use util::files::{Client, Tree, KIB, MIB};
+use util::{each_backend, eventually, settled, EVENTUALLY};
 
 #[test]
 fn descriptors_come_back_after_a_batch_of_clients() {
@@ -31,7 +19,7 @@ fn descriptors_come_back_after_a_batch_of_clients() {
     std::os::unix::fs::symlink("../secret.txt", tree.path("out")).unwrap();
     each_backend(|backend| {
         let args = ["--idle-timeout", "0.3", "--max-connections", "25"];
-        let mut serve = Serve::start(tree.root(), backend, &args);
+        let mut serve = util::serve(tree.root(), backend, &args);
         // A first client, served and closed by the server (its EOF comes from the server's
         // close), so that the count starts with everything set up and no client.
         let mut first = Client::connect(serve.addr);
@@ -39,7 +27,7 @@ fn descriptors_come_back_after_a_batch_of_clients() {
         first.finish_sending();
         first.expect_file(&small);
         first.expect_eof();
-        let before = settled(&serve);
+        let before = settled(EVENTUALLY, Duration::from_millis(100), || serve.fd_count());
         {
             // Transfers abandoned midway, with a close and with a reset.
             for reset in [false, true] {
@@ -75,9 +63,9 @@ fn descriptors_come_back_after_a_batch_of_clients() {
                 }
             }
             assert!(
-                serve.open_fds() >= before + 20,
+                serve.fd_count() >= before + 20,
                 "20 connections, yet {} descriptors (from {before})",
-                serve.open_fds()
+                serve.fd_count()
             );
             // Last (no new client may come after, while slots are being freed): over the
             // limit of 25, some of these are told "busy".
@@ -89,14 +77,8 @@ fn descriptors_come_back_after_a_batch_of_clients() {
             drop(over);
         }
         eventually(EVENTUALLY, "descriptors back to where they were", || {
-            (serve.open_fds() == before).then_some(())
+            (serve.fd_count() == before).then_some(())
         });
-        serve.signal(libc::SIGTERM);
-        let status = serve.wait_within(Duration::from_secs(30));
-        assert!(
-            status.success(),
-            "{status}; stderr: {}",
-            serve.stderr_text()
-        );
+        serve.stop_cleanly(libc::SIGTERM, Duration::from_secs(30));
     });
 }

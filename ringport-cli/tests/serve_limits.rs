@@ -1,17 +1,17 @@
 //! `ringport serve --idle-timeout 0.5` closes idle connections but not a slow transfer;
 //! `--max-connections 2` tells the third client "busy" and closes it.
 
-mod serve_util;
+mod util;
 
-use serve_util::files::{self, each_backend, Tree, KIB, MIB};
-use serve_util::Serve;
+use util::each_backend;
+use util::files::{self, Tree, KIB, MIB};
 
 #[test]
 fn idle_timeout_flag() {
     let mut tree = Tree::new();
     let big = tree.add("big.bin", 16 * MIB);
     each_backend(|backend| {
-        let serve = Serve::start(tree.root(), backend, &["--idle-timeout", "0.5"]);
+        let serve = util::serve(tree.root(), backend, &["--idle-timeout", "0.5"]);
         files::idle_timeout_scenario(serve.addr, &big);
     });
 }
@@ -21,7 +21,7 @@ fn max_connections_flag() {
     let mut tree = Tree::new();
     let file = tree.add("file.bin", 20 * KIB);
     each_backend(|backend| {
-        let serve = Serve::start(tree.root(), backend, &["--max-connections", "2"]);
+        let serve = util::serve(tree.root(), backend, &["--max-connections", "2"]);
         files::max_connections_scenario(serve.addr, &file);
     });
 }

@@ -1,16 +1,16 @@
 //! The article's flow with the real `nc` (netcat-openbsd) against the real binary:
 //! `echo NAME | nc -q1 127.0.0.1 PORT > copy`, and the copy is the file.
 
-mod serve_util;
+mod util;
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serve_util::files::{each_backend, error_line, Expected, TempDir, Tree, KIB, MIB};
-use serve_util::Serve;
+use util::files::{error_line, Expected, TempDir, Tree, KIB, MIB};
+use util::{each_backend, wait_child, ChildServer};
 
 /// Fails (never skips) without netcat-openbsd: CI installs it.
 fn require_nc() {
@@ -27,7 +27,7 @@ fn require_nc() {
 
 /// Runs `nc -q1 127.0.0.1 PORT` with `input` on its stdin and its stdout in `out`; waits for
 /// it (bounded) and returns the bytes it wrote.
-fn nc(serve: &Serve, input: &[u8], out: &Path) -> Vec<u8> {
+fn nc(serve: &ChildServer, input: &[u8], out: &Path) -> Vec<u8> {
     let mut child = Command::new("nc")
         .args(["-q1", "127.0.0.1", &serve.addr.port().to_string()])
         .stdin(Stdio::piped())
@@ -38,18 +38,7 @@ fn nc(serve: &Serve, input: &[u8], out: &Path) -> Vec<u8> {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
     drop(stdin);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nc still running after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_child(&mut child, Duration::from_secs(30));
     assert!(status.success(), "nc failed: {status}");
     std::fs::read(out).unwrap()
 }
@@ -76,7 +65,7 @@ fn nc_downloads_a_file() {
     let file = tree.add("file.bin", MIB);
     let out = TempDir::new("nc");
     each_backend(|backend| {
-        let serve = Serve::start(tree.root(), backend, &[]);
+        let serve = util::serve(tree.root(), backend, &[]);
         let copy = out.path().join(format!("copy-{backend}"));
         assert_is(&nc(&serve, b"file.bin\n", &copy), &file);
     });
@@ -92,7 +81,7 @@ fn nc_several_names_and_a_refusal() {
     let b = tree.add("dir/b.bin", 300 * KIB);
     let out = TempDir::new("nc");
     each_backend(|backend| {
-        let serve = Serve::start(tree.root(), backend, &[]);
+        let serve = util::serve(tree.root(), backend, &[]);
         let got = nc(
             &serve,
             b"a.txt\r\nmissing.txt\n\ndir/b.bin\n../secret.txt\n",

@@ -1,23 +1,21 @@
 //! The echo client: a [`Handler`] on the load generator's own port that keeps one message in
 //! flight per connection and verifies every byte that comes back.
 //!
-//! The run's controller talks to it with posted completions: [`MEASURE`] starts the measured
-//! window and [`STOP`] ends it, after which the handler hands its [`Stats`] back. Port shutdown
-//! aborts the connections ([`Handler::shutdown`]): a load generator has nothing to finish.
+//! It follows the run's controller through a [`Control`]: posted completions start and end the
+//! measured window, after which the handler hands its [`Stats`] back. Port shutdown aborts the
+//! connections ([`Handler::shutdown`]): a load generator has nothing to finish.
+//!
+//! [`Stats`]: crate::stats::Stats
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use ringport::{Completion, Handler, Io, OpKind, SendBuf, WorkerCtx};
+use ringport::{Completion, Handler, Io, SendBuf, WorkerCtx};
 
+use crate::control::Control;
 use crate::pattern::{self, Check};
 use crate::stats::{Failure, LiveCounter, Stats};
-
-/// Posted value: the measured window starts.
-pub(crate) const MEASURE: u64 = 1;
-/// Posted value: the measured window is over; hand the results back.
-pub(crate) const STOP: u64 = 2;
 
 /// What every worker's client shares: the plan and the live counters.
 #[derive(Debug)]
@@ -37,22 +35,11 @@ impl Shared {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Warmup,
-    Measuring,
-    Stopped,
-}
-
 /// The echo client of one worker.
 #[derive(Debug)]
 pub(crate) struct EchoClient {
-    worker: usize,
     shared: Arc<Shared>,
-    phase: Phase,
-    stats: Stats,
-    /// Where the stats go at [`STOP`] (or on drop, if the worker ends first).
-    results: Option<mpsc::Sender<Stats>>,
+    control: Control,
 }
 
 /// One connection: the message in flight and how much of it has come back.
@@ -82,11 +69,8 @@ impl Conn {
 impl EchoClient {
     pub(crate) fn new(worker: usize, shared: Arc<Shared>, results: mpsc::Sender<Stats>) -> Self {
         EchoClient {
-            worker,
             shared,
-            phase: Phase::Warmup,
-            stats: Stats::default(),
-            results: Some(results),
+            control: Control::new(worker, results),
         }
     }
 
@@ -107,22 +91,6 @@ impl EchoClient {
         conn.sent_at = Instant::now();
         io.send(SendBuf::Shared(conn.message.clone()));
     }
-
-    /// Counts a failure (until the window ends: failures caused by stopping are not errors)
-    /// and aborts the connection.
-    fn fail(&mut self, io: &mut Io<'_>, failure: Failure, why: String) {
-        if self.phase != Phase::Stopped {
-            tracing::debug!(key = %io.key(), ?failure, "{why}");
-            self.stats.count(failure, why);
-        }
-        io.abort();
-    }
-
-    fn send_results(&mut self) {
-        if let Some(tx) = self.results.take() {
-            let _ = tx.send(std::mem::take(&mut self.stats));
-        }
-    }
 }
 
 impl Handler for EchoClient {
@@ -135,25 +103,15 @@ impl Handler for EchoClient {
     }
 
     fn started(&mut self, worker: &mut WorkerCtx<'_, Conn>) {
-        let Shared {
-            addr,
-            conns,
-            threads,
-            ..
-        } = *self.shared;
-        // Connections are dealt round-robin: worker w opens ids w, w + T, w + 2T…
-        for id in (self.worker..conns).step_by(threads) {
-            if let Err(e) = worker.connect(addr, Conn::new(id as u64)) {
-                tracing::debug!(%addr, "connect: {e}");
-                self.stats.count(Failure::Connect, format!("connect: {e}"));
-            }
-        }
+        let s = &self.shared;
+        self.control
+            .connect(worker, s.addr, s.conns, s.threads, Conn::new);
     }
 
     fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
         match completion {
             Completion::Connected => {
-                self.stats.connected += 1;
+                self.control.stats.connected += 1;
                 io.recv();
                 self.send_next(conn, io);
             }
@@ -162,10 +120,10 @@ impl Handler for EchoClient {
                 Check::Complete => {
                     let latency = conn.sent_at.elapsed();
                     drop(buf);
-                    if self.phase == Phase::Measuring {
-                        self.stats.record(latency, self.shared.size);
+                    if self.control.measuring() {
+                        self.control.stats.record(latency, self.shared.size);
                     }
-                    self.shared.round_trips[self.worker].bump();
+                    self.shared.round_trips[self.control.worker()].bump();
                     self.send_next(conn, io);
                 }
                 Check::Mismatch { at } => {
@@ -174,44 +132,24 @@ impl Handler for EchoClient {
                          on connection {}",
                         conn.round, conn.id
                     );
-                    self.fail(io, Failure::Verify, why);
+                    self.control.fail(io, Failure::Verify, why);
                 }
             },
             Completion::Sent(_) => {}
             Completion::Eof => {
                 let why = "the server closed the connection".to_owned();
-                self.fail(io, Failure::Io, why);
+                self.control.fail(io, Failure::Io, why);
             }
-            Completion::Failed {
-                op: OpKind::Connect,
-                error,
-            } => self.fail(io, Failure::Connect, format!("connect: {error}")),
-            Completion::Failed { op, error } => {
-                self.fail(io, Failure::Io, format!("{op:?}: {error}"));
-            }
+            Completion::Failed { op, error } => self.control.failed(io, op, &error),
             _ => {}
         }
     }
 
     fn posted(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
-        match value {
-            MEASURE if self.phase == Phase::Warmup => self.phase = Phase::Measuring,
-            STOP => {
-                self.phase = Phase::Stopped;
-                self.send_results();
-            }
-            _ => {}
-        }
+        self.control.posted(value);
     }
 
     fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_>) {
         io.abort();
-    }
-}
-
-impl Drop for EchoClient {
-    fn drop(&mut self) {
-        // A worker that ends before STOP (an error) still reports what it counted.
-        self.send_results();
     }
 }

@@ -24,26 +24,28 @@
 //! cfg.duration = Duration::from_secs(2);
 //! let report = run_echo(&cfg)?;
 //! println!("{report}");
-//! assert_eq!(report.verify_errors, 0);
+//! assert_eq!(report.outcome.verify_errors, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod control;
 pub mod cpu;
 mod duration;
 mod echo;
 mod error;
 mod files;
 mod http;
-mod limits;
 mod pattern;
 mod progress;
 mod report;
 mod run;
 mod stats;
+mod summary;
 
 pub use duration::{parse_duration, ParseDurationError};
 pub use error::LoadError;
 pub use files::{run_files, Expect, FilesConfig, FilesReport, Protocol};
 pub use report::Report;
 pub use run::{run_echo, EchoConfig};
+pub use summary::{Latency, Outcome};

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::stats::Stats;
+use crate::summary::{Latency, Outcome};
 
 /// What an echo run measured. Rates and CPU costs are over the measured window only (the
 /// warmup is not counted); error counts cover the whole run, warmup included.
@@ -31,28 +32,13 @@ pub struct Report {
     /// Payload bytes received back (echoed) per second, in millions (1e6): one direction
     /// only.
     pub mb_per_sec: f64,
-    /// Median round-trip latency in µs (`null` without round trips).
-    pub p50_us: Option<f64>,
-    /// 99th percentile latency in µs.
-    pub p99_us: Option<f64>,
-    /// 99.9th percentile latency in µs.
-    pub p999_us: Option<f64>,
-    /// Highest latency in µs.
-    pub max_us: Option<f64>,
-    /// Mean latency in µs.
-    pub mean_us: Option<f64>,
-    /// All errors: `connect_errors + io_errors + verify_errors`.
-    pub errors: u64,
-    /// Connections that could not be established.
-    pub connect_errors: u64,
-    /// Established connections that failed (reset, unexpected EOF, send or receive error).
-    pub io_errors: u64,
-    /// Connections closed because echoed bytes differed from the bytes sent.
-    pub verify_errors: u64,
-    /// The first error, in words (`null` without errors).
-    pub first_error: Option<String>,
-    /// Connections established.
-    pub connected: u64,
+    /// Round-trip latencies.
+    #[serde(flatten)]
+    pub latency: Latency,
+    /// How the connections fared (echoed bytes that differ from the bytes sent are
+    /// verification errors).
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// CPU (user + system) the server used in the window, in seconds (`null` without a
     /// server pid, or when the server could not be read at the end).
     pub server_cpu_s: Option<f64>,
@@ -95,17 +81,8 @@ impl Report {
             round_trips: stats.round_trips,
             round_trips_per_sec: per_sec(stats.round_trips),
             mb_per_sec: per_sec(stats.bytes_received) / 1e6,
-            p50_us: stats.quantile_us(0.5),
-            p99_us: stats.quantile_us(0.99),
-            p999_us: stats.quantile_us(0.999),
-            max_us: stats.max_us(),
-            mean_us: stats.mean_us(),
-            errors: stats.errors(),
-            connect_errors: stats.connect_errors,
-            io_errors: stats.io_errors,
-            verify_errors: stats.verify_errors,
-            first_error: stats.first_error.clone(),
-            connected: stats.connected,
+            latency: Latency::of(stats),
+            outcome: Outcome::of(stats),
             server_cpu_s: inputs.server_cpu.map(|c| c.as_secs_f64()),
             server_cpu_ns_per_rt: per_rt(inputs.server_cpu),
             client_cpu_s: inputs.client_cpu.map(|c| c.as_secs_f64()),
@@ -119,6 +96,7 @@ impl Report {
     }
 }
 
+/// A duration in µs.
 struct Us(Option<f64>);
 
 impl fmt::Display for Us {
@@ -154,27 +132,8 @@ impl fmt::Display for Report {
             "  round trips  {} ({:.0}/s, {:.2} MB/s echoed)",
             self.round_trips, self.round_trips_per_sec, self.mb_per_sec
         )?;
-        writeln!(
-            f,
-            "  latency      p50 {}  p99 {}  p99.9 {}  max {}",
-            Us(self.p50_us),
-            Us(self.p99_us),
-            Us(self.p999_us),
-            Us(self.max_us)
-        )?;
-        writeln!(
-            f,
-            "  connections  {} of {} established",
-            self.connected, self.conns
-        )?;
-        writeln!(
-            f,
-            "  errors       {} (connect {}, io {}, verify {})",
-            self.errors, self.connect_errors, self.io_errors, self.verify_errors
-        )?;
-        if let Some(first) = &self.first_error {
-            writeln!(f, "  first error  {first}")?;
-        }
+        self.latency.write_line(f, Us)?;
+        self.outcome.write_lines(f, self.conns)?;
         writeln!(
             f,
             "  server CPU   {}",
@@ -220,7 +179,7 @@ mod tests {
         assert_eq!(r.mb_per_sec, 500.0 * 64.0 / 1e6);
         assert_eq!(r.server_cpu_ns_per_rt, Some(20_000.0));
         assert_eq!(r.client_cpu_ns_per_rt, Some(10_000.0));
-        assert_eq!(r.errors, 1);
+        assert_eq!(r.outcome.errors, 1);
     }
 
     #[test]
@@ -270,7 +229,7 @@ mod tests {
             client_cpu: Some(Duration::from_millis(1)),
         };
         let r = Report::new(inputs, &Stats::default());
-        assert_eq!(r.p50_us, None);
+        assert_eq!(r.latency.p50_us, None);
         assert_eq!(r.server_cpu_ns_per_rt, None);
         assert_eq!(r.round_trips_per_sec, 0.0);
         assert!(r.to_string().contains("p50 –"));

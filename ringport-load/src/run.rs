@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use ringport::{Backend, Handler, Port};
 
+use crate::control::{MEASURE, STOP};
 use crate::cpu::Process;
-use crate::echo::{EchoClient, Shared, MEASURE, STOP};
+use crate::echo::{EchoClient, Shared};
 use crate::error::LoadError;
-use crate::limits;
 use crate::progress::Progress;
 use crate::report::{Inputs, Report};
 use crate::stats::{LiveCounter, Stats};
@@ -220,7 +220,7 @@ where
         read_server(pid)?;
     }
     let wanted_fds = plan.conns as u64 + SPARE_FDS;
-    match limits::raise_nofile(wanted_fds) {
+    match ringport::raise_fd_limit() {
         Ok(limit) if limit < wanted_fds => tracing::warn!(
             limit,
             "the open-descriptor limit is below {wanted_fds}: some connections will fail"

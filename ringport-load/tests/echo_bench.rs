@@ -68,10 +68,10 @@ fn echo_round_trips_verify() {
             "{backend}: too slow"
         );
         assert!(report.round_trips > 0, "{backend}: {report}");
-        assert_eq!(report.errors, 0, "{backend}: {report}");
-        assert_eq!(report.verify_errors, 0, "{backend}: {report}");
-        assert_eq!(report.connected, 10, "{backend}: {report}");
-        assert!(report.p50_us.unwrap() > 0.0);
+        assert_eq!(report.outcome.errors, 0, "{backend}: {report}");
+        assert_eq!(report.outcome.verify_errors, 0, "{backend}: {report}");
+        assert_eq!(report.outcome.connected, 10, "{backend}: {report}");
+        assert!(report.latency.p50_us.unwrap() > 0.0);
         assert!(report.mb_per_sec > 0.0);
         assert!(report.server_cpu_s.is_none());
         port.shutdown();
@@ -182,10 +182,10 @@ fn wrong_echo_is_caught() {
         let Some(report) = run_or_skip(&cfg) else {
             continue;
         };
-        assert_eq!(report.verify_errors, 4, "{backend}: {report}");
-        assert_eq!(report.errors, 4, "{backend}: {report}");
+        assert_eq!(report.outcome.verify_errors, 4, "{backend}: {report}");
+        assert_eq!(report.outcome.errors, 4, "{backend}: {report}");
         assert_eq!(report.round_trips, 0, "{backend}: {report}");
-        let first = report.first_error.unwrap();
+        let first = report.outcome.first_error.unwrap();
         assert!(first.contains("at byte 299"), "{first}");
     }
 }
@@ -205,10 +205,10 @@ fn refused_connections_are_errors() {
         let Some(report) = run_or_skip(&cfg) else {
             continue;
         };
-        assert_eq!(report.connected, 0, "{backend}: {report}");
-        assert_eq!(report.connect_errors, 3, "{backend}: {report}");
+        assert_eq!(report.outcome.connected, 0, "{backend}: {report}");
+        assert_eq!(report.outcome.connect_errors, 3, "{backend}: {report}");
         assert_eq!(report.round_trips, 0, "{backend}: {report}");
-        let first = report.first_error.unwrap();
+        let first = report.outcome.first_error.unwrap();
         assert!(first.contains("refused"), "{backend}: {first}");
     }
 }
@@ -231,7 +231,7 @@ fn stops_when_the_server_hangs() {
             "{backend}: did not stop"
         );
         assert_eq!(report.round_trips, 0, "{backend}: {report}");
-        assert_eq!(report.errors, 0, "{backend}: {report}");
-        assert_eq!(report.connected, 5, "{backend}: {report}");
+        assert_eq!(report.outcome.errors, 0, "{backend}: {report}");
+        assert_eq!(report.outcome.connected, 5, "{backend}: {report}");
     }
 }

@@ -140,12 +140,12 @@ fn downloads_verify() {
             "{backend}: slow"
         );
         assert!(r.downloads > 0, "{backend}: {r}");
-        assert_eq!(r.errors, 0, "{backend}: {r}");
-        assert_eq!(r.connected, 4, "{backend}: {r}");
+        assert_eq!(r.outcome.errors, 0, "{backend}: {r}");
+        assert_eq!(r.outcome.connected, 4, "{backend}: {r}");
         assert!(r.verified && r.size == MIB as u64, "{backend}: {r}");
         assert_window_bytes(&r);
         assert!(
-            r.mb_per_sec > 0.0 && r.p99_us.unwrap() > 0.0,
+            r.mb_per_sec > 0.0 && r.latency.p99_us.unwrap() > 0.0,
             "{backend}: {r}"
         );
         // The server runs in this process: its CPU is ours.
@@ -161,8 +161,8 @@ fn different_bytes_are_caught() {
         let cfg = config(addr, Expect::File(copy), backend);
         let Some(r) = run_or_skip(&cfg) else { return };
         assert_eq!(r.downloads, 0, "{backend}: {r}");
-        assert_eq!(r.verify_errors, 4, "{backend}: {r}");
-        let first = r.first_error.unwrap();
+        assert_eq!(r.outcome.verify_errors, 4, "{backend}: {r}");
+        let first = r.outcome.first_error.unwrap();
         assert!(first.contains("byte 700000 differs"), "{backend}: {first}");
     });
 }
@@ -173,8 +173,13 @@ fn wrong_sizes_are_caught() {
         // One byte short: the file runs past the end.
         let cfg = config(addr, Expect::Size(MIB as u64 - 1), backend);
         let Some(r) = run_or_skip(&cfg) else { return };
-        assert_eq!((r.downloads, r.verify_errors), (0, 4), "{backend}: {r}");
+        assert_eq!(
+            (r.downloads, r.outcome.verify_errors),
+            (0, 4),
+            "{backend}: {r}"
+        );
         assert!(r
+            .outcome
             .first_error
             .unwrap()
             .contains("more than the 1048575 bytes"));
@@ -183,8 +188,8 @@ fn wrong_sizes_are_caught() {
         let mut cfg = config(addr, Expect::Size(MIB as u64 + 1), backend);
         cfg.stall_timeout = Duration::from_millis(200);
         let r = run_files(&cfg).unwrap();
-        assert_eq!((r.downloads, r.io_errors), (0, 4), "{backend}: {r}");
-        let first = r.first_error.unwrap();
+        assert_eq!((r.downloads, r.outcome.io_errors), (0, 4), "{backend}: {r}");
+        let first = r.outcome.first_error.unwrap();
         assert!(first.contains("after 1048576 of 1048577 bytes"), "{first}");
     });
 }
@@ -196,8 +201,12 @@ fn error_replies_are_reported() {
         cfg.name = "missing.bin".into();
         cfg.conns = 2;
         let Some(r) = run_or_skip(&cfg) else { return };
-        assert_eq!((r.downloads, r.verify_errors), (0, 2), "{backend}: {r}");
-        let first = r.first_error.unwrap();
+        assert_eq!(
+            (r.downloads, r.outcome.verify_errors),
+            (0, 2),
+            "{backend}: {r}"
+        );
+        let first = r.outcome.first_error.unwrap();
         assert!(
             first.contains("replied \"error: no such file: missing.bin\""),
             "{first}"
@@ -310,7 +319,7 @@ fn http_downloads_verify() {
         cfg.protocol = Protocol::Http;
         let Some(r) = run_or_skip(&cfg) else { continue };
         assert!(r.downloads > 0, "{backend}: {r}");
-        assert_eq!(r.errors, 0, "{backend}: {r}");
+        assert_eq!(r.outcome.errors, 0, "{backend}: {r}");
         assert_eq!(r.protocol, "http");
         assert_window_bytes(&r);
     }
@@ -323,8 +332,12 @@ fn http_wrong_content_length_is_caught() {
         let mut cfg = config(server.addr, Expect::Size(MIB as u64), backend);
         cfg.protocol = Protocol::Http;
         let Some(r) = run_or_skip(&cfg) else { continue };
-        assert_eq!((r.downloads, r.verify_errors), (0, 4), "{backend}: {r}");
-        let first = r.first_error.unwrap();
+        assert_eq!(
+            (r.downloads, r.outcome.verify_errors),
+            (0, 4),
+            "{backend}: {r}"
+        );
+        let first = r.outcome.first_error.unwrap();
         assert!(
             first.contains("Content-Length 1048577, expected 1048576"),
             "{first}"
@@ -344,7 +357,7 @@ fn stops_when_the_server_hangs() {
         let Some(r) = run_or_skip(&cfg) else { continue };
         assert!(started.elapsed() < Duration::from_secs(3), "{backend}");
         assert_eq!(
-            (r.downloads, r.errors, r.connected),
+            (r.downloads, r.outcome.errors, r.outcome.connected),
             (0, 0, 4),
             "{backend}: {r}"
         );

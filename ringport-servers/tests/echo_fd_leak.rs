@@ -8,21 +8,14 @@
 
 mod util;
 
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use ringport::Port;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use ringport::{Backend, Port};
 
 /// Starts a server, puts clients in every state, ends the server with `end` while they are,
 /// then closes the clients.
-fn with_inflight_ops(backend: util::Backend, end: fn(Port)) {
+fn with_inflight_ops(backend: Backend, end: fn(Port)) {
     let seed = util::seed();
     let port = util::start_echo(backend);
     let addr = port.local_addr().unwrap();
@@ -49,17 +42,12 @@ fn with_inflight_ops(backend: util::Backend, end: fn(Port)) {
 }
 
 fn check(end: fn(Port)) {
-    let _serial = serial();
+    let _turn = util::fd_counting();
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let baseline = util::fd_count();
         with_inflight_ops(backend, end);
-        assert_eq!(
-            util::fd_count(),
-            baseline,
-            "descriptors left open: {:#?}",
-            util::fd_list()
-        );
+        util::assert_fd_count(baseline, backend);
     }
 }
 
@@ -78,7 +66,7 @@ fn drop_with_inflight_ops() {
 
 #[test]
 fn each_connection_is_closed_when_its_client_goes() {
-    let _serial = serial();
+    let _turn = util::fd_counting();
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let seed = util::seed();
@@ -112,11 +100,6 @@ fn each_connection_is_closed_when_its_client_goes() {
             || util::fd_count() == with_port,
         );
         util::shutdown_and_join(port);
-        assert_eq!(
-            util::fd_count(),
-            baseline,
-            "descriptors left open: {:#?}",
-            util::fd_list()
-        );
+        util::assert_fd_count(baseline, backend);
     }
 }

@@ -1,12 +1,13 @@
 //! Many clients at once: 200 connections, all open before any asks, each downloading a 1 MiB
 //! file that is verified by hash.
 
-mod files_util;
+mod util;
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use files_util::{each_backend, within, Client, Server, Tree, MIB};
+use util::files::{Client, Tree, MIB};
+use util::{each_backend, within, Server};
 
 const CLIENTS: usize = 200;
 

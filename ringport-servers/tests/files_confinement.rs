@@ -2,7 +2,7 @@
 //! refusal line, the marker of a secret file beside the folder never shows up, special files
 //! are refused without blocking, and the connection goes on serving afterwards.
 
-mod files_util;
+mod util;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -10,7 +10,8 @@ use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
-use files_util::{each_backend, error_line, Client, Server, Tree, KIB};
+use util::files::{error_line, Client, Tree, KIB};
+use util::{each_backend, Server};
 
 const OUTSIDE: &str = "outside the served folder";
 const NO_SUCH: &str = "no such file";
@@ -146,11 +147,17 @@ fn cases(h: &Hostile) -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// Reads one reply line, remembering every byte for the leak check.
-fn reply(client: &mut Client, seen: &mut Vec<u8>) -> Vec<u8> {
-    let line = client.read_line();
-    seen.extend_from_slice(&line);
-    line
+/// Reads the reply to `name` and checks that it is `line`; remembers every byte in `seen` for
+/// the leak check.
+fn expect_reply(client: &mut Client, seen: &mut Vec<u8>, name: &[u8], line: &[u8]) {
+    let got = client.read_line();
+    seen.extend_from_slice(&got);
+    assert_eq!(
+        got.escape_ascii().to_string(),
+        line.escape_ascii().to_string(),
+        "reply to {:?}",
+        name.escape_ascii().to_string()
+    );
 }
 
 fn assert_no_leak(h: &Hostile, seen: &[u8]) {
@@ -172,13 +179,7 @@ fn hostile_names_one_at_a_time() {
         let mut seen = Vec::new();
         for (name, line) in &cases {
             client.ask(name);
-            let got = reply(&mut client, &mut seen);
-            assert_eq!(
-                got.escape_ascii().to_string(),
-                line.escape_ascii().to_string(),
-                "reply to {:?}",
-                name.escape_ascii().to_string()
-            );
+            expect_reply(&mut client, &mut seen, name, line);
         }
         assert_no_leak(&h, &seen);
         // The same connection still serves, inside links and inner `..` included.
@@ -209,13 +210,7 @@ fn hostile_names_pipelined() {
         client.send(&request);
         let mut seen = Vec::new();
         for (name, line) in &cases {
-            let got = reply(&mut client, &mut seen);
-            assert_eq!(
-                got.escape_ascii().to_string(),
-                line.escape_ascii().to_string(),
-                "reply to {:?}",
-                name.escape_ascii().to_string()
-            );
+            expect_reply(&mut client, &mut seen, name, line);
         }
         client.expect_file(&ok);
         assert_no_leak(&h, &seen);

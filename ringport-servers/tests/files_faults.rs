@@ -2,12 +2,12 @@
 //! file shrinks while it is being sent. The server frees the connection (its slot under
 //! `max_connections` comes back) and keeps serving.
 
-mod files_util;
+mod util;
 
 use std::fs::OpenOptions;
 
-use files_util::{all_served_at_once, config, download_when_free, each_backend, Client, Server};
-use files_util::{Tree, KIB, MIB};
+use util::files::{all_served_at_once, download_when_free, Client, Tree, KIB, MIB};
+use util::{config, each_backend, Server};
 
 const BIG: u64 = 64 * MIB;
 /// Connection slots: every client that went away must give its slot back.
@@ -71,6 +71,22 @@ fn half_close_after_asking() {
     });
 }
 
+/// A slow client of `server` asks for `big.bin` and reads 1 MiB of it; then, with the transfer
+/// in progress, the file is cut to `len` bytes. Returns the client, to read the rest.
+fn cut_mid_transfer(server: &Server, tree: &Tree, len: u64) -> Client {
+    let mut client = server.connect();
+    client.small_receive_buffer();
+    client.ask(b"big.bin");
+    client.expect_content("big.bin", 0, MIB as usize);
+    OpenOptions::new()
+        .write(true)
+        .open(tree.path("big.bin"))
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    client
+}
+
 /// The file is cut to nothing while a slow client is downloading it: the client gets what
 /// was already on its way, then the server closes the connection.
 #[test]
@@ -80,16 +96,7 @@ fn file_truncated_to_nothing_during_transfer() {
     each_backend(|backend| {
         let big = tree.add("big.bin", BIG);
         let server = Server::start(backend, tree.root());
-        let mut client = server.connect();
-        client.small_receive_buffer();
-        client.ask(b"big.bin");
-        client.expect_content("big.bin", 0, MIB as usize);
-        // The transfer is in progress: the client has read 1 MiB of 64.
-        let file = OpenOptions::new()
-            .write(true)
-            .open(tree.path("big.bin"))
-            .unwrap();
-        file.set_len(0).unwrap();
+        let mut client = cut_mid_transfer(&server, &tree, 0);
         let rest = client.verify_until_closed("big.bin", MIB, BIG - MIB);
         let total = MIB + rest;
         eprintln!("{backend}: {total} of {} bytes before the close", big.size);
@@ -110,15 +117,7 @@ fn file_shrunk_during_transfer() {
     each_backend(|backend| {
         tree.add("big.bin", BIG);
         let server = Server::start(backend, tree.root());
-        let mut client = server.connect();
-        client.small_receive_buffer();
-        client.ask(b"big.bin");
-        client.expect_content("big.bin", 0, MIB as usize);
-        let file = OpenOptions::new()
-            .write(true)
-            .open(tree.path("big.bin"))
-            .unwrap();
-        file.set_len(cut).unwrap();
+        let mut client = cut_mid_transfer(&server, &tree, cut);
         let rest = client.verify_until_closed("big.bin", MIB, BIG - MIB);
         assert_eq!(MIB + rest, cut, "bytes before the close");
         server.connect().get(&small);

@@ -2,25 +2,16 @@
 //! every kind of request (files, refusals, special files, aborted and cut transfers, busy and
 //! idle clients) and has been joined as before it started.
 //!
-//! The tests here count `/proc/self/fd`, so they run one at a time (a static lock) and keep no
+//! The tests here count `/proc/self/fd`, so they take turns ([`util::fd_counting`]) and keep no
 //! client socket open when they count; this file holds nothing else.
 
-mod files_util;
+mod util;
 
 use std::fs::OpenOptions;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use files_util::{backends, config, each_backend, open_fds, Client, Server};
-use files_util::{Tree, KIB, MIB};
-
-static COUNTING: Mutex<()> = Mutex::new(());
-
-fn counting() -> std::sync::MutexGuard<'static, ()> {
-    // Probing the backends opens and closes servers: done before any count.
-    backends();
-    COUNTING.lock().unwrap_or_else(|e| e.into_inner())
-}
+use util::files::{Client, Tree, KIB, MIB};
+use util::{config, each_backend, fd_count, fd_counting, Server};
 
 fn mkfifo(path: &std::path::Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
@@ -30,20 +21,20 @@ fn mkfifo(path: &std::path::Path) {
 
 #[test]
 fn start_and_join_without_clients() {
-    let _lock = counting();
+    let _turn = fd_counting();
     let tree = Tree::new();
     each_backend(|backend| {
-        let before = open_fds();
+        let before = fd_count();
         let server = Server::start(backend, tree.root());
-        assert!(open_fds() > before, "the server opened nothing?");
+        assert!(fd_count() > before, "the server opened nothing?");
         server.stop().expect("the server stops cleanly");
-        assert_eq!(open_fds(), before, "descriptors left by a joined server");
+        assert_eq!(fd_count(), before, "descriptors left by a joined server");
     });
 }
 
 #[test]
 fn every_kind_of_request_then_join() {
-    let _lock = counting();
+    let _turn = fd_counting();
     let mut tree = Tree::new();
     let small = tree.add("small.txt", 3 * KIB);
     let mid = tree.add("mid.bin", 8 * MIB);
@@ -53,7 +44,7 @@ fn every_kind_of_request_then_join() {
     std::os::unix::fs::symlink("../secret.txt", tree.path("out")).unwrap();
     each_backend(|backend| {
         tree.add("cut.bin", 32 * MIB);
-        let before = open_fds();
+        let before = fd_count();
         let mut cfg = config(backend, tree.root());
         cfg.max_connections = 30;
         cfg.idle_timeout = Duration::from_millis(300);
@@ -107,7 +98,7 @@ fn every_kind_of_request_then_join() {
             let crowd: Vec<Client> = (0..29).map(|_| server.connect()).collect();
             let mut over: Vec<Client> = (0..5).map(|_| server.connect()).collect();
             assert!(
-                open_fds() > before + 2 * 34,
+                fd_count() > before + 2 * 34,
                 "counting the wrong descriptors?"
             );
             drop(crowd);
@@ -120,6 +111,6 @@ fn every_kind_of_request_then_join() {
         }
         // Every client socket of this test is closed now.
         server.stop().expect("the server stops cleanly");
-        assert_eq!(open_fds(), before, "descriptors left by a joined server");
+        assert_eq!(fd_count(), before, "descriptors left by a joined server");
     });
 }

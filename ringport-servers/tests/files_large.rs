@@ -2,12 +2,13 @@
 //! (around 2 GiB and 4 GiB, where 32-bit offsets and lengths would break) and zeros elsewhere.
 //! The download is checked as it streams; nothing holds 4 GiB in memory.
 
-mod files_util;
+mod util;
 
 use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 
-use files_util::{each_backend, Server, Tree, GIB, MIB};
+use util::files::{Tree, GIB, MIB};
+use util::{each_backend, Server};
 
 /// Distinct blocks written into the holes, and where.
 fn markers(size: u64) -> Vec<(u64, Vec<u8>)> {

@@ -1,11 +1,12 @@
 //! The server's limits: idle connections are closed after the idle timeout (a slow transfer
 //! is not idle), and clients over `max_connections` are told "busy" and closed.
 
-mod files_util;
+mod util;
 
 use std::time::Duration;
 
-use files_util::{config, each_backend, Server, Tree, KIB, MIB};
+use util::files::{Tree, KIB, MIB};
+use util::{config, each_backend, Server};
 
 #[test]
 fn idle_timeout() {
@@ -15,7 +16,7 @@ fn idle_timeout() {
         let mut cfg = config(backend, tree.root());
         cfg.idle_timeout = Duration::from_millis(500);
         let server = Server::start_with(&cfg);
-        files_util::idle_timeout_scenario(server.addr, &big);
+        util::files::idle_timeout_scenario(server.addr, &big);
     });
 }
 
@@ -27,6 +28,6 @@ fn max_connections() {
         let mut cfg = config(backend, tree.root());
         cfg.max_connections = 2;
         let server = Server::start_with(&cfg);
-        files_util::max_connections_scenario(server.addr, &file);
+        util::files::max_connections_scenario(server.addr, &file);
     });
 }

@@ -1,9 +1,10 @@
 //! One connection serves many requests in order: one after another, or pipelined (several
 //! names in one write, answered in the order asked, files and refusals interleaved).
 
-mod files_util;
+mod util;
 
-use files_util::{each_backend, Server, Tree, KIB, MIB};
+use util::files::{Tree, KIB, MIB};
+use util::{each_backend, Server};
 
 #[test]
 fn several_files_one_after_another() {

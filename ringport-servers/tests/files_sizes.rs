@@ -1,9 +1,10 @@
 //! Whole files of every size come back byte for byte, and nothing more: after each file the
 //! next reply on the same connection is exactly the next one asked for.
 
-mod files_util;
+mod util;
 
-use files_util::{each_backend, Server, Tree, KIB, MIB};
+use util::files::{Tree, KIB, MIB};
+use util::{each_backend, Server};
 
 /// 0 B, 1 B, 4 KiB, 1 MiB and 64 MiB of random content, each on its own connection and
 /// followed by a refusal that proves the length; then all of them again on one connection.

@@ -81,10 +81,7 @@ impl Handler for Queuer {
 fn start_queuer(backend: Backend, big: usize, abort: bool) -> (Port, Receiver<Event>, u64) {
     let seed = util::seed();
     let (tx, rx) = mpsc::channel();
-    let port = Port::builder()
-        .workers(1)
-        .backend(backend)
-        .listen("127.0.0.1:0".parse().unwrap())
+    let port = util::loopback_port(backend, 1)
         .start(move |_| Queuer {
             seed,
             big,
@@ -283,10 +280,7 @@ fn closed_runs_once_per_connection() {
         eprintln!("backend {backend}");
         let seed = util::seed();
         let (tx, rx) = mpsc::channel();
-        let port = Port::builder()
-            .workers(2)
-            .backend(backend)
-            .listen("127.0.0.1:0".parse().unwrap())
+        let port = util::loopback_port(backend, 2)
             .start(move |_| Lifecycle { tx: tx.clone() })
             .expect("the port starts");
         let addr = port.local_addr().unwrap();
@@ -311,7 +305,7 @@ fn closed_runs_once_per_connection() {
         for client in &held {
             assert!(util::read_to_end(client, false).is_empty());
         }
-        util::within(util::SHUTDOWN_BOUND, "joining", move || port.join()).unwrap();
+        util::join(port);
 
         let mut accepted = Vec::new();
         let mut closed: HashMap<CompletionKey, usize> = HashMap::new();

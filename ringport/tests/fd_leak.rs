@@ -9,16 +9,9 @@ mod util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use ringport::{Backend, Completion, Handler, Io, Port, WorkerCtx};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Keeps every kind of operation in flight on every connection: a receive, a 16 MiB send, a
 /// timer of an hour; and opens two outgoing connections when started.
@@ -76,10 +69,7 @@ fn full_listener() -> (socket2::Socket, TcpStream) {
 fn busy_port_then(backend: Backend, end: impl FnOnce(Port) + Send + 'static) {
     let (full, queued) = full_listener();
     let live = util::listener();
-    let port = Port::builder()
-        .workers(2)
-        .backend(backend)
-        .listen("127.0.0.1:0".parse().unwrap())
+    let port = util::loopback_port(backend, 2)
         .shutdown_timeout(Duration::from_millis(200))
         .start({
             let pending = full.local_addr().unwrap().as_socket().unwrap();
@@ -120,17 +110,12 @@ fn busy_port_then(backend: Backend, end: impl FnOnce(Port) + Send + 'static) {
 }
 
 fn check_no_leak(end: fn(Port)) {
-    let _serial = serial();
+    let _turn = util::fd_counting();
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let baseline = util::fd_count();
         busy_port_then(backend, end);
-        assert_eq!(
-            util::fd_count(),
-            baseline,
-            "descriptors left open: {:#?}",
-            util::fd_list()
-        );
+        util::assert_fd_count(baseline, backend);
     }
 }
 
@@ -149,28 +134,20 @@ fn join_with_inflight_ops() {
 
 #[test]
 fn start_and_stop_many_times() {
-    let _serial = serial();
+    let _turn = util::fd_counting();
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let baseline = util::fd_count();
         for round in 0..5u8 {
             busy_port_then(backend, drop);
-            let port = Port::builder()
-                .workers(2)
-                .backend(backend)
-                .listen("127.0.0.1:0".parse().unwrap())
+            let port = util::loopback_port(backend, 2)
                 .start(|_| Busy {
                     pending: "127.0.0.1:9".parse().unwrap(),
                     live: "127.0.0.1:9".parse().unwrap(),
                 })
                 .expect("the port starts");
             util::shutdown_and_join(port);
-            assert_eq!(
-                util::fd_count(),
-                baseline,
-                "round {round}: descriptors left open: {:#?}",
-                util::fd_list()
-            );
+            util::assert_fd_count(baseline, format!("{backend}, round {round}"));
         }
     }
 }

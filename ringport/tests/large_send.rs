@@ -7,7 +7,7 @@ use std::io::Read;
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use ringport::{Completion, Handler, Io, Port, SendBuf};
+use ringport::{Completion, Handler, Io, SendBuf};
 
 const BIG: usize = 8 << 20;
 
@@ -76,10 +76,7 @@ fn large_sends_to_a_slow_reader_complete_in_order() {
         eprintln!("backend {backend}");
         let seed = util::seed();
         let (tx, rx) = mpsc::channel();
-        let port = Port::builder()
-            .workers(1)
-            .backend(backend)
-            .listen("127.0.0.1:0".parse().unwrap())
+        let port = util::loopback_port(backend, 1)
             .start(move |_| Sender3 {
                 seed,
                 tx: tx.clone(),

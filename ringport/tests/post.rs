@@ -154,7 +154,7 @@ fn posts_before_shutdown_are_delivered() {
             }
         }
         handle.shutdown();
-        util::within(util::SHUTDOWN_BOUND, "joining", move || port.join()).unwrap();
+        util::join(port);
         let seen = collect(&rx, WORKERS * BURST as usize);
         assert_eq!(seen.len(), WORKERS * BURST as usize, "each value once");
     }

@@ -53,10 +53,7 @@ impl Handler for Echo {
 
 fn start(backend: Backend, shutdown_timeout: Duration) -> (Port, mpsc::Receiver<CompletionKey>) {
     let (tx, rx) = mpsc::channel();
-    let port = Port::builder()
-        .workers(2)
-        .backend(backend)
-        .listen("127.0.0.1:0".parse().unwrap())
+    let port = util::loopback_port(backend, 2)
         .shutdown_timeout(shutdown_timeout)
         .start(move |_| Echo { tx: tx.clone() })
         .expect("the port starts");
@@ -86,7 +83,7 @@ fn shutdown_closes_idle_connections_gracefully() {
         for c in &clients {
             assert!(util::read_to_end(c, false).is_empty(), "EOF, not a reset");
         }
-        util::within(util::SHUTDOWN_BOUND, "joining", move || port.join()).unwrap();
+        util::join(port);
         assert_eq!(rx.try_iter().count(), clients.len(), "each closed once");
         // The listeners are closed too.
         let addr_gone = TcpStream::connect(clients[0].peer_addr().unwrap());
@@ -104,7 +101,7 @@ fn shutdown_timeout_aborts_what_cannot_finish() {
         let flooded = client(&port, b"f");
         let idle = client(&port, b"i");
         port.shutdown();
-        util::within(util::SHUTDOWN_BOUND, "joining", move || port.join()).unwrap();
+        util::join(port);
         assert_eq!(rx.try_iter().count(), 3, "each closed once");
         assert!(util::read_to_end(&stubborn, true).is_empty());
         assert!(util::read_to_end(&idle, false).is_empty());

@@ -9,7 +9,7 @@ mod util;
 use std::io;
 use std::time::Duration;
 
-use ringport::{Completion, Handler, Io, Port};
+use ringport::{Completion, Handler, Io};
 
 struct Nothing;
 
@@ -69,10 +69,7 @@ fn setup_failing_at_any_step_neither_hangs_nor_leaks() {
                 Duration::from_secs(10),
                 &format!("starting with {extra} descriptors to spare"),
                 move || {
-                    let port = Port::builder()
-                        .workers(WORKERS)
-                        .backend(backend)
-                        .listen("127.0.0.1:0".parse().unwrap())
+                    let port = util::loopback_port(backend, WORKERS)
                         .shutdown_timeout(Duration::from_secs(1))
                         .start(|_| Nothing)?;
                     port.shutdown();

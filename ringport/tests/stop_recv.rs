@@ -8,7 +8,7 @@ use std::net::Shutdown;
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use ringport::{Backend, Completion, Handler, Io, Port};
+use ringport::{Backend, Completion, Handler, Io};
 
 /// When a paused connection receives again.
 #[derive(Debug, Clone, Copy)]
@@ -63,10 +63,7 @@ fn pause_and_resume(backend: Backend, resume: Resume) {
     const LEN: usize = 2 << 20;
     let seed = util::seed();
     let (tx, rx) = mpsc::channel();
-    let port = Port::builder()
-        .workers(1)
-        .backend(backend)
-        .listen("127.0.0.1:0".parse().unwrap())
+    let port = util::loopback_port(backend, 1)
         .start(move |_| Pauser {
             resume,
             tx: tx.clone(),

@@ -107,10 +107,7 @@ impl Handler for Timers {
 
 fn start(backend: Backend) -> (Port, Receiver<Fired>) {
     let (tx, rx) = mpsc::channel();
-    let port = Port::builder()
-        .workers(1)
-        .backend(backend)
-        .listen("127.0.0.1:0".parse().unwrap())
+    let port = util::loopback_port(backend, 1)
         .start(move |_| Timers {
             accepted: 0,
             tx: tx.clone(),

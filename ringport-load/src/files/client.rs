@@ -1,18 +1,18 @@
 //! The download client: a [`Handler`] on the load generator's own port that keeps one download
 //! in flight per connection and checks every chunk of it as it arrives.
 //!
-//! Like the echo client it follows the controller's posted [`MEASURE`] and [`STOP`], and aborts
-//! its connections at shutdown. A timer per connection catches downloads that stop short.
+//! Like the echo client it follows the run's controller through a [`Control`], and aborts its
+//! connections at shutdown. A timer per connection catches downloads that stop short.
 
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, Handler, Io, OpKind, SendBuf, WorkerCtx};
+use ringport::{Completion, Handler, Io, SendBuf, WorkerCtx};
 
 use super::expected::Expected;
 use super::Protocol;
-use crate::echo::{MEASURE, STOP};
+use crate::control::Control;
 use crate::http;
 use crate::pattern::Check;
 use crate::stats::{Failure, LiveCounter, Stats};
@@ -47,14 +47,6 @@ impl Shared {
     pub(crate) fn downloads(&self) -> u64 {
         self.downloads.iter().map(LiveCounter::get).sum()
     }
-}
-
-/// Where the run is, as the controller posted it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Warmup,
-    Measuring,
-    Stopped,
 }
 
 /// Where a connection is in its download.
@@ -116,22 +108,15 @@ type Fail = (Failure, String);
 /// The download client of one worker.
 #[derive(Debug)]
 pub(crate) struct FilesClient {
-    worker: usize,
     shared: Arc<Shared>,
-    phase: Phase,
-    stats: Stats,
-    /// Where the stats go at [`STOP`] (or on drop, if the worker ends first).
-    results: Option<mpsc::Sender<Stats>>,
+    control: Control,
 }
 
 impl FilesClient {
     pub(crate) fn new(worker: usize, shared: Arc<Shared>, results: mpsc::Sender<Stats>) -> Self {
         FilesClient {
-            worker,
             shared,
-            phase: Phase::Warmup,
-            stats: Stats::default(),
-            results: Some(results),
+            control: Control::new(worker, results),
         }
     }
 
@@ -246,8 +231,8 @@ impl FilesClient {
             }
         };
         conn.received += data.len() as u64;
-        if self.phase == Phase::Measuring {
-            self.stats.bytes_received += data.len() as u64;
+        if self.control.measuring() {
+            self.control.stats.bytes_received += data.len() as u64;
         }
         Ok(done)
     }
@@ -265,25 +250,9 @@ impl FilesClient {
                 conn.received,
                 self.shared.expected.size()
             );
-            self.fail(io, Failure::Io, why);
+            self.control.fail(io, Failure::Io, why);
         } else {
             io.set_timeout(self.shared.tick);
-        }
-    }
-
-    /// Counts a failure (until the window ends: failures caused by stopping are not errors)
-    /// and aborts the connection.
-    fn fail(&mut self, io: &mut Io<'_>, failure: Failure, why: String) {
-        if self.phase != Phase::Stopped {
-            tracing::debug!(key = %io.key(), ?failure, "{why}");
-            self.stats.count(failure, why);
-        }
-        io.abort();
-    }
-
-    fn send_results(&mut self) {
-        if let Some(tx) = self.results.take() {
-            let _ = tx.send(std::mem::take(&mut self.stats));
         }
     }
 }
@@ -298,25 +267,15 @@ impl Handler for FilesClient {
     }
 
     fn started(&mut self, worker: &mut WorkerCtx<'_, Conn>) {
-        let Shared {
-            addr,
-            conns,
-            threads,
-            ..
-        } = *self.shared;
-        // Connections are dealt round-robin: worker w opens ids w, w + T, w + 2T…
-        for id in (self.worker..conns).step_by(threads) {
-            if let Err(e) = worker.connect(addr, Conn::new(id as u64)) {
-                tracing::debug!(%addr, "connect: {e}");
-                self.stats.count(Failure::Connect, format!("connect: {e}"));
-            }
-        }
+        let s = &self.shared;
+        self.control
+            .connect(worker, s.addr, s.conns, s.threads, Conn::new);
     }
 
     fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
         match completion {
             Completion::Connected => {
-                self.stats.connected += 1;
+                self.control.stats.connected += 1;
                 io.recv();
                 io.set_timeout(self.shared.tick);
                 self.request(conn, io);
@@ -329,14 +288,14 @@ impl Handler for FilesClient {
                     Ok(false) => {}
                     Ok(true) => {
                         let latency = conn.sent_at.elapsed();
-                        if self.phase == Phase::Measuring {
-                            self.stats.record(latency, 0);
+                        if self.control.measuring() {
+                            self.control.stats.record(latency, 0);
                         }
                         conn.downloads += 1;
-                        self.shared.downloads[self.worker].bump();
+                        self.shared.downloads[self.control.worker()].bump();
                         self.request(conn, io);
                     }
-                    Err((failure, why)) => self.fail(io, failure, why),
+                    Err((failure, why)) => self.control.fail(io, failure, why),
                 }
             }
             Completion::Sent(_) => {}
@@ -348,39 +307,19 @@ impl Handler for FilesClient {
                     conn.received,
                     self.shared.expected.size()
                 );
-                self.fail(io, Failure::Io, why);
+                self.control.fail(io, Failure::Io, why);
             }
-            Completion::Failed {
-                op: OpKind::Connect,
-                error,
-            } => self.fail(io, Failure::Connect, format!("connect: {error}")),
-            Completion::Failed { op, error } => {
-                self.fail(io, Failure::Io, format!("{op:?}: {error}"));
-            }
+            Completion::Failed { op, error } => self.control.failed(io, op, &error),
             _ => {}
         }
     }
 
     fn posted(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
-        match value {
-            MEASURE if self.phase == Phase::Warmup => self.phase = Phase::Measuring,
-            STOP => {
-                self.phase = Phase::Stopped;
-                self.send_results();
-            }
-            _ => {}
-        }
+        self.control.posted(value);
     }
 
     fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_>) {
         io.abort();
-    }
-}
-
-impl Drop for FilesClient {
-    fn drop(&mut self) {
-        // A worker that ends before STOP (an error) still reports what it counted.
-        self.send_results();
     }
 }
 

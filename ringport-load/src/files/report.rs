@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Protocol;
 use crate::stats::Stats;
+use crate::summary::{Latency, Outcome};
 
 /// What a download run measured. Rates and CPU costs are over the measured window only (the
 /// warmup is not counted); error counts cover the whole run, warmup included.
@@ -39,28 +40,13 @@ pub struct FilesReport {
     pub bytes: u64,
     /// Body bytes per second, in millions (1e6).
     pub mb_per_sec: f64,
-    /// Median download time (request sent to last byte) in µs (`null` without downloads).
-    pub p50_us: Option<f64>,
-    /// 99th percentile download time in µs.
-    pub p99_us: Option<f64>,
-    /// 99.9th percentile download time in µs.
-    pub p999_us: Option<f64>,
-    /// Longest download time in µs.
-    pub max_us: Option<f64>,
-    /// Mean download time in µs.
-    pub mean_us: Option<f64>,
-    /// All errors: `connect_errors + io_errors + verify_errors`.
-    pub errors: u64,
-    /// Connections that could not be established.
-    pub connect_errors: u64,
-    /// Established connections that failed: reset, closed or stalled mid-download.
-    pub io_errors: u64,
-    /// Replies that were not the file: wrong bytes, wrong length, an error line or status.
-    pub verify_errors: u64,
-    /// The first error, in words (`null` without errors).
-    pub first_error: Option<String>,
-    /// Connections established.
-    pub connected: u64,
+    /// Download times, request sent to last byte.
+    #[serde(flatten)]
+    pub latency: Latency,
+    /// How the connections fared (a stall is an I/O error; a reply that is not the file, a
+    /// verification error).
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// CPU (user + system) the server used in the window, in seconds (`null` without a
     /// server pid, or when the server could not be read at the end).
     pub server_cpu_s: Option<f64>,
@@ -120,17 +106,8 @@ impl FilesReport {
             downloads_per_sec: per_sec(downloads),
             bytes,
             mb_per_sec: per_sec(bytes) / 1e6,
-            p50_us: stats.quantile_us(0.5),
-            p99_us: stats.quantile_us(0.99),
-            p999_us: stats.quantile_us(0.999),
-            max_us: stats.max_us(),
-            mean_us: stats.mean_us(),
-            errors: stats.errors(),
-            connect_errors: stats.connect_errors,
-            io_errors: stats.io_errors,
-            verify_errors: stats.verify_errors,
-            first_error: stats.first_error.clone(),
-            connected: stats.connected,
+            latency: Latency::of(stats),
+            outcome: Outcome::of(stats),
             server_cpu_s: inputs.server_cpu.map(|c| c.as_secs_f64()),
             server_cpu_ns_per_download: per_download(inputs.server_cpu),
             server_cpu_s_per_gb: per_gb(inputs.server_cpu),
@@ -198,27 +175,8 @@ impl fmt::Display for FilesReport {
             "  downloads    {} ({:.1}/s, {:.1} MB/s)",
             self.downloads, self.downloads_per_sec, self.mb_per_sec
         )?;
-        writeln!(
-            f,
-            "  latency      p50 {}  p99 {}  p99.9 {}  max {}",
-            Ms(self.p50_us),
-            Ms(self.p99_us),
-            Ms(self.p999_us),
-            Ms(self.max_us)
-        )?;
-        writeln!(
-            f,
-            "  connections  {} of {} established",
-            self.connected, self.conns
-        )?;
-        writeln!(
-            f,
-            "  errors       {} (connect {}, io {}, verify {})",
-            self.errors, self.connect_errors, self.io_errors, self.verify_errors
-        )?;
-        if let Some(first) = &self.first_error {
-            writeln!(f, "  first error  {first}")?;
-        }
+        self.latency.write_line(f, Ms)?;
+        self.outcome.write_lines(f, self.conns)?;
         writeln!(
             f,
             "  server CPU   {}",

@@ -13,6 +13,7 @@ pub struct TempDir {
 }
 
 impl TempDir {
+    /// A fresh folder named after `tag`, this process and a counter.
     pub fn new(tag: &str) -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -23,6 +24,7 @@ impl TempDir {
         TempDir { path }
     }
 
+    /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -37,8 +39,11 @@ impl Drop for TempDir {
 /// What a download of a file must give.
 #[derive(Debug, Clone)]
 pub struct Expected {
+    /// Its name, relative to the served folder.
     pub name: String,
+    /// Its size in bytes.
     pub size: u64,
+    /// The BLAKE3 hash of its content.
     pub hash: blake3::Hash,
 }
 
@@ -53,6 +58,7 @@ pub struct Tree {
 }
 
 impl Tree {
+    /// An empty served folder, and the secret beside it.
     pub fn new() -> Self {
         let tmp = TempDir::new("tree");
         let root = tmp.path().join("served");

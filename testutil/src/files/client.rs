@@ -4,7 +4,9 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::{content_at, content_stream, eventually, Expected, EVENTUALLY, IO_TIMEOUT};
+use super::{content_at, content_stream, Expected};
+use crate::net;
+use crate::wait::{eventually, EVENTUALLY};
 
 /// The reply line of a refusal: `error: REASON: NAME\r\n`, the name escaped as
 /// `std::ascii::escape_default` does and cut to 200 bytes (followed by `...`).
@@ -31,15 +33,9 @@ pub struct Client {
 }
 
 impl Client {
+    /// Connects to the file server at `addr` (with the tests' timeouts).
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting {addr}: {e}"));
-        Client::from_stream(stream)
-    }
-
-    pub fn from_stream(stream: TcpStream) -> Self {
-        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
+        let stream = net::connect(addr);
         Client {
             writer: stream.try_clone().unwrap(),
             reader: BufReader::with_capacity(256 * 1024, stream),
