@@ -15,7 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// With no subcommand, `ringport [DIR] [FLAGS]` is `ringport serve [DIR] [FLAGS]`: it serves
 /// the current folder on 127.0.0.1:8182.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "ringport", version, about)]
 struct Cli {
     /// More log output (-v: each accept, request and close; -vv: trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

@@ -105,7 +105,7 @@ pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
         .max_connections
         .min(connections_within(fds, cfg.workers));
     if max_connections < cfg.max_connections {
-        tracing::warn!(
+        tracing::info!(
             "serving at most {max_connections} connections at once: the descriptor limit is {fds} \
              and each connection may need two (raise it with `ulimit -n`)"
         );
