@@ -45,6 +45,13 @@ pub struct EchoArgs {
     /// Message size in bytes.
     #[arg(long, default_value_t = 64)]
     size: usize,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// Flags every benchmark has: the window, the generator's own port, the server to watch.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
     /// Measured window: 5, 5s, 500ms, 1m… (a bare number is seconds).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     duration: Duration,
@@ -57,7 +64,8 @@ pub struct EchoArgs {
     /// Backend of the load generator's own port: auto, uring or epoll.
     #[arg(long, env = Backend::ENV, default_value = "auto")]
     backend: Backend,
-    /// The server's process id: report its CPU time (/proc/PID/stat) per round trip.
+    /// The server's process id: report its CPU time (/proc/PID/stat) per operation (and per GB
+    /// for downloads).
     #[arg(long)]
     server_pid: Option<u32>,
     /// Print one JSON object on stdout instead of the summary.
@@ -87,27 +95,11 @@ pub struct FilesArgs {
     /// Connections, each with one download in flight.
     #[arg(long, default_value_t = 16)]
     conns: usize,
-    /// Measured window: 5, 5s, 500ms, 1m… (a bare number is seconds).
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    duration: Duration,
-    /// Unmeasured warmup before the window.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    warmup: Duration,
     /// A download that gets no byte for this long counts as an error.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     stall_timeout: Duration,
-    /// Worker threads of the load generator's own port.
-    #[arg(long, default_value_t = 1)]
-    threads: usize,
-    /// Backend of the load generator's own port: auto, uring or epoll.
-    #[arg(long, env = Backend::ENV, default_value = "auto")]
-    backend: Backend,
-    /// The server's process id: report its CPU time (/proc/PID/stat) per download and per GB.
-    #[arg(long)]
-    server_pid: Option<u32>,
-    /// Print one JSON object on stdout instead of the summary.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 /// Runs a benchmark.
@@ -126,26 +118,43 @@ fn show_progress(json: bool) -> bool {
 }
 
 fn echo(args: EchoArgs) -> anyhow::Result<()> {
-    let progress = show_progress(args.json);
+    let run = &args.run;
     let cfg = EchoConfig {
         addr: args.addr,
         conns: args.conns,
         size: args.size,
-        warmup: args.warmup,
-        duration: args.duration,
-        threads: args.threads,
-        backend: args.backend,
-        server_pid: args.server_pid,
-        progress,
+        warmup: run.warmup,
+        duration: run.duration,
+        threads: run.threads,
+        backend: run.backend,
+        server_pid: run.server_pid,
+        progress: show_progress(run.json),
     };
     let report = run_echo(&cfg).with_context(|| format!("echo benchmark against {}", cfg.addr))?;
-    if args.json {
-        println!("{}", report.to_json());
+    finish(
+        run.json,
+        report.to_json(),
+        &report,
+        report.outcome.connected,
+        cfg.addr,
+    )
+}
+
+/// Prints the report (JSON or text); fails when no connection could be made.
+fn finish(
+    json: bool,
+    as_json: String,
+    text: &dyn std::fmt::Display,
+    connected: u64,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{as_json}");
     } else {
-        println!("{report}");
+        println!("{text}");
     }
-    if report.outcome.connected == 0 {
-        bail!("no connection to {} could be established", cfg.addr);
+    if connected == 0 {
+        bail!("no connection to {addr} could be established");
     }
     Ok(())
 }
@@ -166,29 +175,28 @@ fn expect(args: &FilesArgs) -> anyhow::Result<Expect> {
 }
 
 fn files(args: FilesArgs) -> anyhow::Result<()> {
+    let run = &args.run;
     let cfg = FilesConfig {
         addr: args.addr,
         name: args.name.clone(),
         expect: expect(&args)?,
         protocol: args.protocol,
         conns: args.conns,
-        warmup: args.warmup,
-        duration: args.duration,
-        threads: args.threads,
-        backend: args.backend,
-        server_pid: args.server_pid,
+        warmup: run.warmup,
+        duration: run.duration,
+        threads: run.threads,
+        backend: run.backend,
+        server_pid: run.server_pid,
         stall_timeout: args.stall_timeout,
-        progress: show_progress(args.json),
+        progress: show_progress(run.json),
     };
     let report =
         run_files(&cfg).with_context(|| format!("download benchmark against {}", cfg.addr))?;
-    if args.json {
-        println!("{}", report.to_json());
-    } else {
-        println!("{report}");
-    }
-    if report.outcome.connected == 0 {
-        bail!("no connection to {} could be established", cfg.addr);
-    }
-    Ok(())
+    finish(
+        run.json,
+        report.to_json(),
+        &report,
+        report.outcome.connected,
+        cfg.addr,
+    )
 }
