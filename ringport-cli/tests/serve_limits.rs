@@ -11,7 +11,8 @@ fn idle_timeout_flag() {
     let mut tree = Tree::new();
     let big = tree.add("big.bin", 16 * MIB);
     each_backend(|backend| {
-        let serve = util::serve(tree.root(), backend, &["--idle-timeout", "0.5"]);
+        let args = ["--idle-timeout", "0.5", "--request-timeout", "0.5"];
+        let serve = util::serve(tree.root(), backend, &args);
         files::idle_timeout_scenario(serve.addr, &big);
     });
 }

@@ -71,8 +71,8 @@ fn nc_downloads_a_file() {
     });
 }
 
-/// Several names on nc's stdin, a missing one among them: the files and the refusal line come
-/// in order, in one stream.
+/// Several names on nc's stdin, a missing one and an empty line among them: the files and the
+/// refusal lines come in order, in one stream.
 #[test]
 fn nc_several_names_and_a_refusal() {
     require_nc();
@@ -89,13 +89,14 @@ fn nc_several_names_and_a_refusal() {
         );
         let (first, rest) = got.split_at(a.size as usize);
         assert_is(first, &a);
-        let line = error_line("no such file", b"missing.txt");
+        let mut lines = error_line("no such file", b"missing.txt");
+        lines.extend_from_slice(b"error: no file name\r\n");
         assert!(
-            rest.starts_with(&line),
+            rest.starts_with(&lines),
             "{:?}",
             rest[..80.min(rest.len())].escape_ascii().to_string()
         );
-        let (second, rest) = rest[line.len()..].split_at(b.size as usize);
+        let (second, rest) = rest[lines.len()..].split_at(b.size as usize);
         assert_is(second, &b);
         assert_eq!(
             rest,

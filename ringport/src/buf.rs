@@ -4,6 +4,9 @@
 //! free buffer only when data arrives, so an idle connection holds none. The handler gets it as
 //! a [`RecvBuf`]; dropping that returns the buffer to the pool. A send owns a [`SendBuf`] until
 //! its completion hands it back.
+//!
+//! Each `RecvBuf` remembers the connection it was received on: the worker counts the buffers
+//! each connection holds (its quota) when they come back.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -13,7 +16,15 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::key::CompletionKey;
 use crate::sys::syscall;
+
+/// A buffer given back, and the connection that held it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Returned {
+    pub(crate) bid: u16,
+    pub(crate) holder: CompletionKey,
+}
 
 /// The provided receive buffers of one worker: `count` buffers of `size` bytes in one
 /// anonymous mapping (pages are touched only when used).
@@ -22,8 +33,8 @@ pub(crate) struct BufPool {
     map_len: usize,
     size: u32,
     count: u16,
-    /// Buffers given back by handlers since the driver last recycled them.
-    returned: RefCell<Vec<u16>>,
+    /// Buffers given back by handlers since the worker last recycled them.
+    returned: RefCell<Vec<Returned>>,
     /// Buffers held by [`RecvBuf`]s.
     held: Cell<u32>,
 }
@@ -73,18 +84,18 @@ impl BufPool {
     }
 
     /// Takes the buffers returned since the last call, appending them to `out`.
-    pub(crate) fn take_returned(&self, out: &mut Vec<u16>) {
+    pub(crate) fn take_returned(&self, out: &mut Vec<Returned>) {
         out.append(&mut self.returned.borrow_mut());
     }
 
-    /// Whether some buffer is free for the kernel (or will be, once recycled).
-    pub(crate) fn has_free(&self) -> bool {
-        self.held.get() < u32::from(self.count)
+    /// Buffers no [`RecvBuf`] holds: free for the kernel (or soon, once recycled).
+    pub(crate) fn free(&self) -> u32 {
+        u32::from(self.count) - self.held.get()
     }
 
-    fn give_back(&self, bid: u16) {
+    fn give_back(&self, bid: u16, holder: CompletionKey) {
         self.held.set(self.held.get() - 1);
-        self.returned.borrow_mut().push(bid);
+        self.returned.borrow_mut().push(Returned { bid, holder });
     }
 }
 
@@ -109,19 +120,26 @@ impl fmt::Debug for BufPool {
 ///
 /// Dereferences to the received bytes. Dropping it gives the buffer back to the worker, which
 /// hands it to the kernel again; keeping it (for example to send it back) keeps it out of the
-/// pool. It cannot leave its worker thread.
+/// pool, and counts against the quota of the connection it was received on
+/// ([`crate::PortBuilder::max_bufs_per_conn`]). It cannot leave its worker thread.
 pub struct RecvBuf {
     pool: Rc<BufPool>,
     bid: u16,
     len: u32,
+    holder: CompletionKey,
 }
 
 impl RecvBuf {
-    /// Wraps buffer `bid`, into which the kernel wrote `len` bytes.
-    pub(crate) fn new(pool: Rc<BufPool>, bid: u16, len: u32) -> Self {
+    /// Wraps buffer `bid`, into which the kernel wrote `len` bytes for connection `holder`.
+    pub(crate) fn new(pool: Rc<BufPool>, bid: u16, len: u32, holder: CompletionKey) -> Self {
         assert!(len <= pool.buf_size(), "completion longer than its buffer");
         pool.held.set(pool.held.get() + 1);
-        RecvBuf { pool, bid, len }
+        RecvBuf {
+            pool,
+            bid,
+            len,
+            holder,
+        }
     }
 }
 
@@ -138,7 +156,7 @@ impl Deref for RecvBuf {
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        self.pool.give_back(self.bid);
+        self.pool.give_back(self.bid, self.holder);
     }
 }
 
@@ -226,13 +244,17 @@ mod tests {
         let pool = Rc::new(BufPool::new(4, 64).unwrap());
         // SAFETY: buffer 2 is in range and nothing else writes it in this test.
         unsafe { pool.addr(2).copy_from_nonoverlapping(b"hello".as_ptr(), 5) };
-        let buf = RecvBuf::new(pool.clone(), 2, 5);
+        let holder = CompletionKey::new(0, 7, 1);
+        let buf = RecvBuf::new(pool.clone(), 2, 5, holder);
         assert_eq!(&*buf, b"hello");
+        assert_eq!(pool.free(), 3);
         let send = SendBuf::from(buf);
         assert_eq!(send.len(), 5);
         drop(send);
+        assert_eq!(pool.free(), 4);
         let mut out = Vec::new();
         pool.take_returned(&mut out);
-        assert_eq!(out, [2]);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].bid, out[0].holder), (2, holder));
     }
 }

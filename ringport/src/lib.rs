@@ -48,6 +48,7 @@
 pub mod backend;
 mod buf;
 mod completion;
+mod conn;
 mod handler;
 mod io;
 mod key;
@@ -64,7 +65,7 @@ pub use handler::Handler;
 pub use io::Io;
 pub use key::CompletionKey;
 pub use limits::{fd_limit, raise_fd_limit};
-pub use port::{Port, PortBuilder, PortHandle, SEND_FILE_ENV};
+pub use port::{Port, PortBuilder, PortHandle};
 pub use signal::shutdown_on_signals;
 pub use sys::uring::probe;
 pub use worker::WorkerCtx;

@@ -14,7 +14,12 @@ use crate::backend::{Backend, BackendKind};
 use crate::buf::BufPool;
 use crate::handler::Handler;
 use crate::sys::{self, Driver, DriverConfig};
+use crate::worker::op::Limits;
 use crate::worker::{Shared, Worker, WorkerConfig};
+
+/// After everything was aborted, how long a worker waits for the cancellations to complete
+/// before it gives up (and leaks what is still in flight).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 /// Builds a [`Port`]: the number of workers (IOCP's concurrency value), the backend, the
 /// addresses to listen on and the sizes of the per-worker resources.
@@ -25,15 +30,24 @@ pub struct PortBuilder {
     listen: Vec<SocketAddr>,
     buf_count: u16,
     buf_size: u32,
+    max_bufs_per_conn: u32,
+    max_unsent: usize,
     entries: u32,
     backlog: i32,
     shutdown_timeout: Duration,
-    splice: bool,
+    send_timeout: Option<Duration>,
 }
 
-/// Environment variable that picks how io_uring sends files: `sendfile` (the default) or
-/// `splice`; it exists to rerun the measurement in `docs/BENCHMARKS.md`.
-pub const SEND_FILE_ENV: &str = "RINGPORT_SEND_FILE";
+impl PortBuilder {
+    /// Default of [`PortBuilder::max_bufs_per_conn`].
+    pub const DEFAULT_MAX_BUFS_PER_CONN: u32 = 32;
+    /// Default of [`PortBuilder::max_unsent`].
+    pub const DEFAULT_MAX_UNSENT: usize = 256 * 1024;
+    /// Default of [`PortBuilder::entries`].
+    pub const DEFAULT_ENTRIES: u32 = 1024;
+    /// Default of [`PortBuilder::send_timeout`].
+    pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+}
 
 impl Default for PortBuilder {
     fn default() -> Self {
@@ -43,10 +57,12 @@ impl Default for PortBuilder {
             listen: Vec::new(),
             buf_count: 1024,
             buf_size: 16 * 1024,
-            entries: 1024,
+            max_bufs_per_conn: Self::DEFAULT_MAX_BUFS_PER_CONN,
+            max_unsent: Self::DEFAULT_MAX_UNSENT,
+            entries: Self::DEFAULT_ENTRIES,
             backlog: 4096,
             shutdown_timeout: Duration::from_secs(10),
-            splice: std::env::var(SEND_FILE_ENV).is_ok_and(|v| v == "splice"),
+            send_timeout: Some(Self::DEFAULT_SEND_TIMEOUT),
         }
     }
 }
@@ -79,10 +95,49 @@ impl PortBuilder {
         self
     }
 
+    /// Provided buffers one connection may hold — received and not yet dropped, including
+    /// buffers queued for sending — before the port stops it receiving (default 32). It
+    /// receives again once it holds half as many. Besides, while a worker's pool is scarce
+    /// (under a quarter free), a connection that holds more than a small share of it stops
+    /// receiving until the pool recovers: no client can take a worker's whole pool.
+    ///
+    /// Clamped to 1 ..= the pool's size.
+    pub fn max_bufs_per_conn(mut self, n: u32) -> Self {
+        self.max_bufs_per_conn = n.max(1);
+        self
+    }
+
+    /// Bytes queued for sending (not counting file ranges, which hold no memory) at which a
+    /// connection stops receiving (default 256 KiB); it receives again below a quarter of it.
+    /// This bounds the memory of a client that sends without reading.
+    pub fn max_unsent(mut self, bytes: usize) -> Self {
+        self.max_unsent = bytes.max(1);
+        self
+    }
+
+    /// Submission queue entries of each worker's ring (default 1024): a tuning knob. A full
+    /// queue is submitted early, so any size works; larger ones save system calls under
+    /// bursts. io_uring rounds it up to a power of two; the epoll backend takes it as a hint.
+    pub fn entries(mut self, entries: u32) -> Self {
+        self.entries = entries.clamp(1, 32768);
+        self
+    }
+
     /// How long shutdown waits for connections to close gracefully before aborting them
     /// (default 10 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a send or file transfer may make no progress (the peer reads nothing) before
+    /// the port aborts its connection, also during a graceful close (default 60 s, like
+    /// nginx's `send_timeout`; `None`: never). The handler gets
+    /// [`crate::Completion::Failed`] with [`io::ErrorKind::TimedOut`] if the connection was
+    /// open; the peer sees a reset. Measured with a clock of an eighth of the timeout (10 ms
+    /// to 1 s), so the abort comes between the timeout and two ticks after it.
+    pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.send_timeout = timeout.filter(|t| !t.is_zero());
         self
     }
 
@@ -162,7 +217,6 @@ impl PortBuilder {
             .spawn(move || {
                 let driver_cfg = DriverConfig {
                     entries: cfg.entries,
-                    splice: cfg.splice,
                 };
                 let setup = BufPool::new(cfg.buf_count, cfg.buf_size)
                     .map(Rc::new)
@@ -182,6 +236,9 @@ impl PortBuilder {
                 };
                 let wcfg = WorkerConfig {
                     shutdown_timeout: cfg.shutdown_timeout,
+                    send_timeout: cfg.send_timeout,
+                    cancel_grace: CANCEL_GRACE,
+                    limits: Limits::new(cfg.max_bufs_per_conn, cfg.max_unsent, pool.count()),
                 };
                 Worker::new(index, factory(index), driver, pool, listeners, sh, wcfg).run()
             })?;
@@ -267,10 +324,16 @@ impl Port {
         self.handle.shutdown();
     }
 
+    /// Shuts down at once, resetting every connection (see [`PortHandle::abort`]).
+    pub fn abort(&self) {
+        self.handle.abort();
+    }
+
     /// Waits until every worker has exited.
     ///
     /// # Errors
-    /// The first error a worker stopped with.
+    /// The first error a worker stopped with: its backend failed, or operations it cancelled
+    /// never completed (their memory was leaked, never freed under the kernel), or it panicked.
     pub fn join(mut self) -> io::Result<()> {
         self.join_threads()
     }
@@ -324,5 +387,17 @@ impl PortHandle {
     /// wait for every operation to complete, close every descriptor and exit.
     pub fn shutdown(&self) {
         self.shared.iter().for_each(|s| s.quit());
+    }
+
+    /// Shuts down at once: workers stop accepting and abort every connection (peers see a
+    /// reset: a transfer cut short never looks complete), wait for the cancellations and exit.
+    /// Also cuts short a graceful shutdown in progress.
+    pub fn abort(&self) {
+        self.shared.iter().for_each(|s| s.abort());
+    }
+
+    /// Whether [`PortHandle::abort`] was called.
+    pub fn was_aborted(&self) -> bool {
+        self.shared.iter().any(|s| s.abort_requested())
     }
 }

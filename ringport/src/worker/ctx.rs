@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use slab::Slab;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use super::op::{Core, OpData, Owner};
-use super::Slot;
-use crate::io::ConnIo;
+use super::op::{Core, OpData};
+use super::{associate, Slot};
 use crate::key::CompletionKey;
 use crate::sys::Sub;
 
@@ -17,7 +16,7 @@ use crate::sys::Sub;
 pub struct WorkerCtx<'a, C> {
     pub(crate) core: &'a mut Core,
     pub(crate) conns: &'a mut Slab<Slot<C>>,
-    pub(crate) generation: &'a mut u32,
+    pub(crate) generation: &'a mut u64,
 }
 
 impl<C> WorkerCtx<'_, C> {
@@ -44,24 +43,21 @@ impl<C> WorkerCtx<'_, C> {
         )?;
         socket.set_tcp_nodelay(true)?;
         let addr = Box::new(SockAddr::from(addr));
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
-        let entry = self.conns.vacant_entry();
-        let slot = entry.key();
-        *self.generation = self.generation.wrapping_add(1);
-        let key = CompletionKey::new(self.core.worker, slot, *self.generation);
-        let mut io = ConnIo::new(fd, key);
-        let sub = Sub::Connect {
-            fd,
-            addr: addr.as_ptr().cast(),
-            len: addr.len(),
-        };
-        io.connect_op = Some(self.core.start(
-            Owner::Conn(slot),
-            OpData::Connect { _addr: addr },
-            sub,
-        ));
-        io.inflight = 1;
-        entry.insert(Slot { io, state: conn });
+        let key = associate(
+            self.core,
+            self.conns,
+            self.generation,
+            socket.into(),
+            |io| {
+                let sub = Sub::Connect {
+                    fd: io.conn.fd,
+                    addr: addr.as_ptr().cast(),
+                    len: addr.len(),
+                };
+                io.conn.connect_op = Some(io.op(OpData::Connect { _addr: addr }, sub));
+                conn
+            },
+        );
         Ok(key)
     }
 }

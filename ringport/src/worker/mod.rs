@@ -1,34 +1,33 @@
 //! The worker: one thread, one ring, a batch of completions per loop turn, each dispatched to
 //! the handler of the connection it belongs to (IOCP's `GetQueuedCompletionStatusEx` loop).
 
+mod complete;
 pub(crate) mod ctx;
+mod listen;
 pub(crate) mod op;
 mod shared;
 
-use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use slab::Slab;
 
-use crate::buf::{BufPool, RecvBuf};
+use crate::buf::{BufPool, Returned};
 use crate::completion::{Completion, OpKind};
+use crate::conn::ConnIo;
 use crate::handler::Handler;
-use crate::io::{Closing, ConnIo, Io};
+use crate::io::Io;
 use crate::key::CompletionKey;
 use crate::sys::{Cqe, Driver, Sub};
 pub use ctx::WorkerCtx;
-use op::{errno, Core, OpData, Outgoing, Owner};
+use listen::Listener;
+use op::{Core, Limits, OpData, OpId, Ops, Owner};
 pub(crate) use shared::Shared;
 
-/// How long a listener waits before accepting again after an error such as `EMFILE`.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// After the shutdown timeout, how long to wait for cancelled operations before giving up.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
-/// Connections re-armed after `ENOBUFS` per loop turn.
+/// Connections taken off the pool's waiting queue per loop turn.
 const REARM_PER_TURN: usize = 64;
 
 /// A connection: the port's bookkeeping and the handler's state.
@@ -36,14 +35,6 @@ const REARM_PER_TURN: usize = 64;
 pub struct Slot<C> {
     pub(crate) io: ConnIo,
     pub(crate) state: C,
-}
-
-/// A listening socket of this worker.
-#[derive(Debug)]
-struct Listener {
-    fd: Option<OwnedFd>,
-    /// The armed multishot accept, or the back-off timer.
-    op: Option<usize>,
 }
 
 /// Where the worker is in its life.
@@ -62,6 +53,11 @@ enum Phase {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WorkerConfig {
     pub(crate) shutdown_timeout: Duration,
+    /// A send that makes no progress for this long aborts its connection.
+    pub(crate) send_timeout: Option<Duration>,
+    /// After aborting everything, how long to wait for cancelled operations before giving up.
+    pub(crate) cancel_grace: Duration,
+    pub(crate) limits: Limits,
 }
 
 /// One worker thread's state.
@@ -71,14 +67,16 @@ pub(crate) struct Worker<H: Handler> {
     core: Core,
     listeners: Vec<Listener>,
     shared: Arc<Shared>,
-    waker_op: Option<usize>,
-    timer_op: Option<usize>,
+    waker_op: Option<OpId>,
+    /// The shutdown timer or, once aborting, the cancellation grace timer.
+    timer_op: Option<OpId>,
+    tick_op: Option<OpId>,
     phase: Phase,
-    /// The waker and timer were cancelled: the worker is about to exit.
+    /// The waker and timers were cancelled: the worker is about to exit.
     internals_cancelled: bool,
-    generation: u32,
-    /// Connections whose receive ran out of provided buffers (`ENOBUFS`).
-    starved: VecDeque<usize>,
+    generation: u64,
+    returned: Vec<Returned>,
+    bids: Vec<u16>,
     cfg: WorkerConfig,
 }
 
@@ -94,34 +92,39 @@ impl<H: Handler> Worker<H> {
     ) -> Self {
         let core = Core {
             driver,
-            ops: Slab::with_capacity(1024),
+            ops: Ops::with_capacity(1024),
             pool,
-            local: VecDeque::new(),
+            local: Default::default(),
             worker,
+            limits: cfg.limits,
+            waiting: Default::default(),
+            tick: 0,
+            tick_wanted: false,
         };
         Worker {
             handler,
             conns: Slab::with_capacity(1024),
             core,
-            listeners: listeners
-                .into_iter()
-                .map(|fd| Listener {
-                    fd: Some(fd),
-                    op: None,
-                })
-                .collect(),
+            listeners: listeners.into_iter().map(Listener::new).collect(),
             shared,
             waker_op: None,
             timer_op: None,
+            tick_op: None,
             phase: Phase::Running,
             internals_cancelled: false,
             generation: 0,
-            starved: VecDeque::new(),
+            returned: Vec::new(),
+            bids: Vec::new(),
             cfg,
         }
     }
 
     /// Runs until the port shuts down and every operation has completed.
+    ///
+    /// # Errors
+    /// When the backend fails, or cancelled operations did not complete in time. Then the
+    /// operations still in flight keep their memory forever (leaked, never freed under the
+    /// kernel), and so do the buffers and the ring.
     pub(crate) fn run(mut self) -> io::Result<()> {
         self.arm_waker();
         for l in 0..self.listeners.len() {
@@ -139,286 +142,252 @@ impl<H: Handler> Worker<H> {
         let mut batch = Vec::with_capacity(256);
         // Checked before waiting: a quit that left nothing in flight must not wait for a
         // completion that never comes.
-        while self.phase == Phase::Running || !self.finished() {
+        let result = loop {
+            if self.phase != Phase::Running && self.finished() {
+                break Ok(());
+            }
+            self.recycle();
+            self.resume_waiting();
+            self.arm_tick();
             let wait = self.core.local.is_empty();
-            self.core.driver.wait(&mut batch, wait)?;
+            if let Err(e) = self.core.driver.wait(&mut batch, wait) {
+                break Err(e);
+            }
             batch.extend(self.core.local.drain(..));
             for cqe in batch.drain(..) {
                 self.dispatch(cqe);
             }
-            self.rearm_starved();
-        }
-        if self.phase == Phase::GaveUp {
-            // The kernel may still write into the buffers of unfinished operations: leaking
-            // them is the only safe choice.
+        };
+        self.exit(result)
+    }
+
+    /// Ends the worker. With operations in flight (an error, or cancellations that never
+    /// completed), their memory, the buffers and the ring are leaked: the kernel may still
+    /// read or write them.
+    fn exit(self, result: io::Result<()>) -> io::Result<()> {
+        let worker = self.core.worker;
+        let in_flight = self.core.ops.len();
+        let gave_up = self.phase == Phase::GaveUp;
+        let Worker {
+            core,
+            conns,
+            handler,
+            ..
+        } = self;
+        if in_flight > 0 {
             tracing::error!(
-                worker = self.core.worker,
-                ops = self.core.ops.len(),
-                "operations did not complete; leaking their buffers"
+                worker,
+                ops = in_flight,
+                "exiting with operations in flight; leaking their memory"
             );
-            std::mem::forget(self);
+            std::mem::forget(core);
+        } else {
+            drop(core);
         }
-        Ok(())
+        drop(conns);
+        drop(handler);
+        match result {
+            Err(e) => Err(io::Error::new(e.kind(), format!("worker {worker}: {e}"))),
+            Ok(()) if gave_up => Err(io::Error::other(format!(
+                "worker {worker}: {in_flight} operations were still in flight after being \
+                 cancelled; their memory was leaked rather than freed"
+            ))),
+            Ok(()) => Ok(()),
+        }
     }
 
     fn dispatch(&mut self, cqe: Cqe) {
-        let Some(op) = self.core.ops.get(cqe.user_data as usize) else {
+        let id = OpId::from_user_data(cqe.user_data);
+        let Some(op) = self.core.ops.get(id) else {
             tracing::error!(
                 user_data = cqe.user_data,
-                "completion for an unknown operation"
+                "completion for an operation not in flight"
             );
+            if let Some(bid) = cqe.buf {
+                self.core.driver.recycle(&[bid]);
+            }
             return;
         };
+        let last = !cqe.more;
         match op.owner {
-            Owner::Conn(slot) => self.conn_completion(slot, cqe),
-            Owner::Listener(l) => self.listener_completion(l, cqe),
+            Owner::Conn(slot) => self.conn_completion(slot, id, cqe),
+            Owner::Listener(l) => self.listener_completion(l, id, cqe),
             Owner::Waker => {
-                if !cqe.more {
-                    self.core.ops.remove(cqe.user_data as usize);
+                if last {
+                    self.core.ops.remove(id);
                     self.waker_op = None;
-                    if self.phase == Phase::Running {
+                    if !self.internals_cancelled {
                         self.arm_waker();
                     }
                 }
                 self.on_wake();
             }
             Owner::ShutdownTimer => {
-                self.core.ops.remove(cqe.user_data as usize);
-                self.timer_op = None;
+                self.core.ops.remove(id);
+                if self.timer_op == Some(id) {
+                    self.timer_op = None;
+                    if cqe.result == -libc::ETIME {
+                        self.on_shutdown_timer();
+                    }
+                }
+            }
+            Owner::Tick => {
+                self.core.ops.remove(id);
+                self.tick_op = None;
                 if cqe.result == -libc::ETIME {
-                    self.on_shutdown_timer();
+                    self.on_tick();
+                }
+            }
+            Owner::Detached => {
+                if last {
+                    self.core.ops.remove(id);
                 }
             }
         }
     }
 
-    fn conn_completion(&mut self, slot: usize, cqe: Cqe) {
-        let idx = cqe.user_data as usize;
-        let pool = &self.core.pool;
-        // A provided buffer always goes back to the pool, even when the data is dropped.
-        let buf = cqe
-            .buf
-            .map(|bid| RecvBuf::new(pool.clone(), bid, cqe.result.max(0) as u32));
+    fn conn_completion(&mut self, slot: usize, id: OpId, cqe: Cqe) {
+        let Slot { io: conn, state } = &mut self.conns[slot];
         let data = if cqe.more {
             None
         } else {
-            self.conns[slot].io.inflight -= 1;
-            Some(self.core.ops.remove(idx).data)
+            conn.inflight -= 1;
+            Some(self.core.ops.remove(id).data)
         };
-        let was_final = data.is_some();
-        let recv_ended = matches!(data, Some(OpData::Recv));
-        let Slot { io: conn, state } = &mut self.conns[slot];
+        if matches!(data, Some(OpData::Close)) {
+            let Slot { io, state } = self.conns.remove(slot);
+            if cqe.result < 0 {
+                tracing::warn!(key = %io.key, "close: {}", op::errno(cqe.result));
+            }
+            self.handler.closed(state, io.key);
+            return;
+        }
         let mut io = Io {
             core: &mut self.core,
             conn,
             slot,
         };
-        let res = cqe.result;
-        let event = match data {
-            None | Some(OpData::Recv) => {
-                if was_final {
-                    io.conn.recv_op = None;
-                }
-                match res {
-                    _ if io.conn.closing != Closing::No => None,
-                    n if n > 0 => match buf {
-                        Some(buf) => Some(Completion::Received(buf)),
-                        None => Some(Completion::Failed {
-                            op: OpKind::Recv,
-                            error: io::Error::other("data without a buffer"),
-                        }),
-                    },
-                    0 => {
-                        io.conn.want_recv = false;
-                        Some(Completion::Eof)
-                    }
-                    r if r == -libc::ENOBUFS => {
-                        self.starved.push_back(slot);
-                        None
-                    }
-                    r if r == -libc::ECANCELED => None,
-                    r => {
-                        io.conn.want_recv = false;
-                        Some(Completion::Failed {
-                            op: OpKind::Recv,
-                            error: errno(r),
-                        })
-                    }
-                }
-            }
-            Some(OpData::Send { buf, done }) => {
-                io.conn.send_op = None;
-                if res >= 0 && io.conn.closing != Closing::Abort {
-                    let done = done + res as usize;
-                    if done < buf.len() {
-                        io.start_send(Outgoing::Buf(buf), done as u64);
-                        None
-                    } else {
-                        io.conn.unsent -= buf.len();
-                        io.send_next();
-                        (io.conn.closing == Closing::No).then_some(Completion::Sent(buf))
-                    }
-                } else {
-                    io.send_failed(OpKind::Send, errno(res))
-                }
-            }
-            Some(OpData::SendFile {
-                file,
-                offset,
-                len,
-                done,
-            }) => {
-                io.conn.send_op = None;
-                if res >= 0 && io.conn.closing != Closing::Abort {
-                    let done = done + res as u64;
-                    if done >= len {
-                        io.send_next();
-                        let sent = Completion::FileSent { file, bytes: len };
-                        (io.conn.closing == Closing::No).then_some(sent)
-                    } else if res == 0 {
-                        let error = io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the file ended before its range was sent",
-                        );
-                        io.send_failed(OpKind::SendFile, error)
-                    } else {
-                        io.start_send(Outgoing::File { file, offset, len }, done);
-                        None
-                    }
-                } else {
-                    io.send_failed(OpKind::SendFile, errno(res))
-                }
-            }
-            Some(OpData::Open { .. }) => {
-                let opened = (res >= 0).then(|| {
-                    // SAFETY: a successful open returns a new descriptor nobody else owns.
-                    unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(res) }
-                });
-                match opened {
-                    // The handler closed the connection meanwhile: the file is dropped (closed).
-                    _ if io.conn.closing != Closing::No => None,
-                    Some(file) => Some(Completion::Opened(Ok(file))),
-                    None => Some(Completion::Opened(Err(errno(res)))),
-                }
-            }
-            Some(OpData::Connect { .. }) => {
-                io.conn.connect_op = None;
-                match res {
-                    _ if io.conn.closing != Closing::No => None,
-                    0 => Some(Completion::Connected),
-                    r => Some(Completion::Failed {
-                        op: OpKind::Connect,
-                        error: errno(r),
-                    }),
-                }
-            }
-            Some(OpData::Timeout) => {
-                // A timer cleared or replaced after it expired (its cancellation came too late)
-                // is not the current one any more: it is not delivered.
-                let current = io.conn.timeout_op == Some(idx);
-                if current {
-                    io.conn.timeout_op = None;
-                }
-                (current && res == -libc::ETIME && io.conn.closing == Closing::No)
-                    .then_some(Completion::Timeout)
-            }
-            Some(OpData::Close) => {
-                let Slot { io, state } = self.conns.remove(slot);
-                if res < 0 {
-                    tracing::warn!(key = %io.key, "close: {}", errno(res));
-                }
-                self.handler.closed(state, io.key);
-                return;
-            }
-            Some(OpData::Cancel | OpData::Accept | OpData::Poll) => None,
-        };
-        if let Some(event) = event {
+        if let Some(event) = io.complete(id, data, cqe) {
             self.handler.completion(state, &mut io, event);
         }
-        // A multishot receive that ended with data (for example on a full completion queue),
-        // or was cancelled by `stop_recv` after which `recv` was asked for again, is re-armed.
-        let rearm = res > 0 || res == -libc::ECANCELED;
-        if recv_ended && rearm && io.conn.want_recv && io.conn.recv_op.is_none() {
-            io.recv();
-        }
+        io.update_recv();
         io.progress_close();
     }
 
-    fn listener_completion(&mut self, l: usize, cqe: Cqe) {
-        let idx = cqe.user_data as usize;
-        let data = if cqe.more {
-            None
-        } else {
-            Some(self.core.ops.remove(idx).data)
-        };
-        if data.is_some() {
-            self.listeners[l].op = None;
+    /// Settles the buffers handlers gave back: each connection's count, receives paused for
+    /// the quota that may resume, and the buffers handed to the kernel again.
+    fn recycle(&mut self) {
+        self.core.pool.take_returned(&mut self.returned);
+        if self.returned.is_empty() {
+            return;
         }
-        let running = self.phase == Phase::Running;
-        match (data, cqe.result) {
-            (Some(OpData::Timeout), _) if running => self.arm_accept(l),
-            (None | Some(OpData::Accept), fd) if fd >= 0 => {
-                // SAFETY: a successful accept returns a new descriptor that nothing else owns.
-                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                if running {
-                    self.associate(fd);
-                }
-                if !cqe.more && running {
-                    self.arm_accept(l);
+        self.bids.clear();
+        for r in self.returned.drain(..) {
+            self.bids.push(r.bid);
+            let slot = r.holder.slot();
+            let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            if conn.key != r.holder {
+                continue; // the connection that held it is gone
+            }
+            conn.bufs_held -= 1;
+            if conn.throttled {
+                let mut io = Io {
+                    core: &mut self.core,
+                    conn,
+                    slot,
+                };
+                io.update_recv();
+            }
+        }
+        self.core.driver.recycle(&self.bids);
+    }
+
+    /// Lets connections that waited for the buffer pool receive again, a bounded number per
+    /// turn, once the pool has free buffers (those still over the scarce share wait on).
+    fn resume_waiting(&mut self) {
+        let n = self.core.waiting.len().min(REARM_PER_TURN);
+        if n == 0 || self.core.pool.free() == 0 {
+            return;
+        }
+        for _ in 0..n {
+            let Some(key) = self.core.waiting.pop_front() else {
+                break;
+            };
+            let slot = key.slot();
+            if let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) {
+                if conn.key == key {
+                    conn.waiting = false;
+                    let mut io = Io {
+                        core: &mut self.core,
+                        conn,
+                        slot,
+                    };
+                    io.update_recv();
                 }
             }
-            (Some(OpData::Accept), e) if running => {
-                let err = errno(e);
-                if matches!(
-                    -e,
-                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-                ) {
-                    tracing::warn!(
-                        worker = self.core.worker,
-                        "accept: {err}; retrying in {ACCEPT_BACKOFF:?}"
+        }
+    }
+
+    /// The send clock's period: an eighth of the send timeout, within 10 ms and 1 s.
+    fn tick_period(timeout: Duration) -> Duration {
+        (timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Runs the send clock while some connection is sending.
+    fn arm_tick(&mut self) {
+        let Some(timeout) = self.cfg.send_timeout else {
+            return;
+        };
+        if self.core.tick_wanted && self.tick_op.is_none() && !self.internals_cancelled {
+            self.core.tick_wanted = false;
+            let period = Self::tick_period(timeout);
+            self.tick_op = Some(self.core.timer(Owner::Tick, period));
+        }
+    }
+
+    /// One period of the send clock: connections whose send made no progress for the send
+    /// timeout are aborted.
+    fn on_tick(&mut self) {
+        let Some(timeout) = self.cfg.send_timeout else {
+            return;
+        };
+        self.core.tick += 1;
+        let period = Self::tick_period(timeout);
+        let limit = timeout.as_nanos().div_ceil(period.as_nanos()) as u64;
+        let now = self.core.tick;
+        let mut stuck = Vec::new();
+        for (slot, Slot { io, .. }) in self.conns.iter() {
+            if let Some(id) = io.send_op {
+                self.core.tick_wanted = true;
+                if now - io.progress_tick > limit {
+                    let file = matches!(
+                        self.core.ops.get(id).map(|op| &op.data),
+                        Some(OpData::SendFile { .. })
                     );
-                } else {
-                    tracing::debug!(worker = self.core.worker, "accept: {err}");
+                    stuck.push((slot, if file { OpKind::SendFile } else { OpKind::Send }));
                 }
-                let nanos = ACCEPT_BACKOFF.as_nanos() as u64;
-                self.listeners[l].op = Some(self.core.start(
-                    Owner::Listener(l),
-                    OpData::Timeout,
-                    Sub::Timeout { nanos },
-                ));
             }
-            _ => {}
         }
-        if !running && self.listeners[l].op.is_none() {
-            self.listeners[l].fd = None;
-        }
-    }
-
-    /// Associates an accepted socket with the port under a new completion key.
-    fn associate(&mut self, fd: OwnedFd) {
-        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
-        let entry = self.conns.vacant_entry();
-        let slot = entry.key();
-        self.generation = self.generation.wrapping_add(1);
-        let mut conn = ConnIo::new(
-            fd,
-            CompletionKey::new(self.core.worker, slot, self.generation),
-        );
-        let mut io = Io {
-            core: &mut self.core,
-            conn: &mut conn,
-            slot,
-        };
-        let state = self.handler.accepted(&mut io);
-        io.progress_close();
-        entry.insert(Slot { io: conn, state });
-    }
-
-    fn arm_accept(&mut self, l: usize) {
-        if let Some(fd) = &self.listeners[l].fd {
-            let sub = Sub::AcceptMulti { fd: fd.as_raw_fd() };
-            self.listeners[l].op = Some(self.core.start(Owner::Listener(l), OpData::Accept, sub));
+        for (slot, op) in stuck {
+            let Slot { io: conn, state } = &mut self.conns[slot];
+            tracing::debug!(key = %conn.key, ?timeout, "send timeout: aborting");
+            let mut io = Io {
+                core: &mut self.core,
+                conn,
+                slot,
+            };
+            if io.conn.is_open() {
+                let error = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no send progress for {timeout:?}"),
+                );
+                let failed = Completion::Failed { op, error };
+                self.handler.completion(state, &mut io, failed);
+            }
+            io.abort();
+            io.progress_close();
         }
     }
 
@@ -429,7 +398,7 @@ impl<H: Handler> Worker<H> {
         self.waker_op = Some(self.core.start(Owner::Waker, OpData::Poll, sub));
     }
 
-    /// Handles posts and the quit packet.
+    /// Handles posts, the quit packet and the abort packet.
     fn on_wake(&mut self) {
         self.shared.clear();
         for value in self.shared.take_posts() {
@@ -443,6 +412,9 @@ impl<H: Handler> Worker<H> {
         if self.shared.quit_requested() && self.phase == Phase::Running {
             self.begin_shutdown();
         }
+        if self.shared.abort_requested() && self.phase == Phase::Draining {
+            self.abort_all("aborted");
+        }
     }
 
     /// Stops accepting and asks every connection to close; arms the shutdown timer.
@@ -453,12 +425,7 @@ impl<H: Handler> Worker<H> {
             "shutting down"
         );
         self.phase = Phase::Draining;
-        for l in 0..self.listeners.len() {
-            match self.listeners[l].op {
-                Some(idx) => self.core.cancel(Owner::Listener(l), idx),
-                None => self.listeners[l].fd = None,
-            }
-        }
+        self.stop_accepting();
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
             let Slot { io: conn, state } = &mut self.conns[slot];
@@ -470,81 +437,95 @@ impl<H: Handler> Worker<H> {
             if !io.is_closing() {
                 self.handler.shutdown(state, &mut io);
             }
+            io.update_recv();
             io.progress_close();
         }
         self.arm_timer(self.cfg.shutdown_timeout);
     }
 
     fn arm_timer(&mut self, after: Duration) {
-        let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-        self.timer_op = Some(self.core.start(
-            Owner::ShutdownTimer,
-            OpData::Timeout,
-            Sub::Timeout { nanos },
-        ));
+        if let Some(old) = self.timer_op.take() {
+            self.core.cancel_detached(old);
+        }
+        self.timer_op = Some(self.core.timer(Owner::ShutdownTimer, after));
     }
 
     fn on_shutdown_timer(&mut self) {
         match self.phase {
-            Phase::Draining => {
-                tracing::info!(
-                    worker = self.core.worker,
-                    connections = self.conns.len(),
-                    "shutdown timeout: aborting"
-                );
-                self.phase = Phase::Aborting;
-                let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
-                for slot in slots {
-                    let mut io = Io {
-                        core: &mut self.core,
-                        conn: &mut self.conns[slot].io,
-                        slot,
-                    };
-                    io.abort();
-                    io.progress_close();
-                }
-                self.arm_timer(CANCEL_GRACE);
-            }
+            Phase::Draining => self.abort_all("shutdown timeout"),
             Phase::Aborting => self.phase = Phase::GaveUp,
             Phase::Running | Phase::GaveUp => {}
         }
     }
 
+    /// Aborts every connection (their peers see a reset) and waits a grace period for the
+    /// cancellations to complete.
+    fn abort_all(&mut self, why: &str) {
+        if !self.conns.is_empty() {
+            tracing::warn!(
+                worker = self.core.worker,
+                connections = self.conns.len(),
+                "{why}: resetting the connections still open"
+            );
+        }
+        self.phase = Phase::Aborting;
+        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            let mut io = Io {
+                core: &mut self.core,
+                conn: &mut self.conns[slot].io,
+                slot,
+            };
+            io.abort();
+            io.progress_close();
+        }
+        self.arm_timer(self.cfg.cancel_grace);
+    }
+
     /// Whether the worker may exit: no connection, no listener, no operation left. Cancels
-    /// the waker and the timer once they are all that is left.
+    /// the waker and the timers once they are all that is left.
     fn finished(&mut self) -> bool {
         if self.phase == Phase::GaveUp {
             return true;
         }
-        if !self.conns.is_empty() || self.listeners.iter().any(|l| l.fd.is_some()) {
+        if !self.conns.is_empty() || self.listeners.iter().any(Listener::is_open) {
             return false;
         }
         if !self.internals_cancelled {
             self.internals_cancelled = true;
-            for op in [self.waker_op, self.timer_op].into_iter().flatten() {
-                self.core.cancel(Owner::Waker, op);
+            for id in [self.waker_op, self.timer_op.take(), self.tick_op]
+                .into_iter()
+                .flatten()
+            {
+                self.core.cancel_detached(id);
             }
         }
         self.core.ops.is_empty()
     }
+}
 
-    /// Re-arms receives that ran out of buffers, once buffers have come back.
-    fn rearm_starved(&mut self) {
-        if self.starved.is_empty() || !self.core.pool.has_free() {
-            return;
-        }
-        for _ in 0..REARM_PER_TURN.min(self.starved.len()) {
-            let slot = self.starved.pop_front().expect("non-empty");
-            if let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) {
-                if conn.want_recv && conn.recv_op.is_none() {
-                    Io {
-                        core: &mut self.core,
-                        conn,
-                        slot,
-                    }
-                    .recv();
-                }
-            }
-        }
-    }
+/// Associates socket `fd` with the worker under a new completion key; `init` starts its first
+/// operations and makes its state.
+pub(crate) fn associate<C>(
+    core: &mut Core,
+    conns: &mut Slab<Slot<C>>,
+    generation: &mut u64,
+    fd: OwnedFd,
+    init: impl FnOnce(&mut Io<'_>) -> C,
+) -> CompletionKey {
+    let entry = conns.vacant_entry();
+    let slot = entry.key();
+    *generation += 1;
+    let key = CompletionKey::new(core.worker, slot, *generation);
+    let mut conn = ConnIo::new(fd.into_raw_fd(), key);
+    let mut io = Io {
+        core,
+        conn: &mut conn,
+        slot,
+    };
+    let state = init(&mut io);
+    io.update_recv();
+    io.progress_close();
+    entry.insert(Slot { io: conn, state });
+    key
 }

@@ -13,6 +13,7 @@ use crate::sys::syscall;
 pub(crate) struct Shared {
     posts: Mutex<Vec<u64>>,
     quit: AtomicBool,
+    abort: AtomicBool,
     eventfd: OwnedFd,
 }
 
@@ -24,6 +25,7 @@ impl Shared {
         Ok(Shared {
             posts: Mutex::new(Vec::new()),
             quit: AtomicBool::new(false),
+            abort: AtomicBool::new(false),
             eventfd,
         })
     }
@@ -47,6 +49,12 @@ impl Shared {
         self.wake();
     }
 
+    /// Posts the quit packet with the order to abort every connection at once.
+    pub(crate) fn abort(&self) {
+        self.abort.store(true, Ordering::Release);
+        self.quit();
+    }
+
     fn wake(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a valid u64 to our eventfd. It can only fail with
@@ -67,5 +75,9 @@ impl Shared {
 
     pub(crate) fn quit_requested(&self) -> bool {
         self.quit.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn abort_requested(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
     }
 }

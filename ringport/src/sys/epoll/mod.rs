@@ -138,7 +138,12 @@ impl Driver {
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         match sub {
             Sub::Close { fd } => self.close(fd, user_data),
-            Sub::Timeout { nanos } => self.timers.insert(user_data, nanos, Instant::now()),
+            Sub::Timeout { ts } => {
+                // SAFETY: `ts` points to the timespec owned by the operation until its final
+                // completion, which has not come yet.
+                let after = unsafe { (*ts).duration() };
+                self.timers.insert(user_data, after, Instant::now());
+            }
             Sub::Cancel { user_data: target } => {
                 let res = if self.cancel(target) {
                     0
@@ -152,11 +157,11 @@ impl Driver {
                 let res = if n == 0 { -libc::ENOENT } else { n };
                 self.complete(user_data, res);
             }
-            Sub::OpenBeneath { dir, path } => {
-                // SAFETY: `path` is NUL-terminated and owned by the operation until its
+            Sub::OpenBeneath { dir, path, how } => {
+                // SAFETY: `path` (NUL-terminated) and `how` are owned by the operation until its
                 // completion, which is now.
-                let path = unsafe { std::ffi::CStr::from_ptr(path) };
-                let res = open::beneath(dir, path, &mut self.no_openat2);
+                let (path, how) = unsafe { (std::ffi::CStr::from_ptr(path), *how) };
+                let res = open::beneath(dir, path, &how, &mut self.no_openat2);
                 if res >= 0 {
                     self.new_fds.push(res);
                 }
@@ -167,10 +172,14 @@ impl Driver {
         Ok(())
     }
 
+    /// Takes back provided buffers: free for the next receive.
+    pub(crate) fn recycle(&mut self, bids: &[u16]) {
+        self.bufs.put_all(bids);
+    }
+
     /// Hands out what completed; if `wait` and nothing has, waits for readiness or a timer
     /// until something does. Appends to `out`.
     pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
-        self.bufs.refill();
         loop {
             std::mem::swap(&mut self.retry, &mut self.retrying);
             for i in 0..self.retrying.len() {

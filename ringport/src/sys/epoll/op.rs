@@ -88,15 +88,12 @@ impl Bufs {
         Bufs { pool, free }
     }
 
-    /// Takes back the buffers handlers have dropped.
-    pub(super) fn refill(&mut self) {
-        self.pool.take_returned(&mut self.free);
+    /// Takes back buffers the worker recycles (handlers have dropped them).
+    pub(super) fn put_all(&mut self, bids: &[u16]) {
+        self.free.extend_from_slice(bids);
     }
 
     fn take(&mut self) -> Option<u16> {
-        if self.free.is_empty() {
-            self.refill();
-        }
         self.free.pop()
     }
 

@@ -1,0 +1,191 @@
+//! What one completion of a connection's operation means: the bookkeeping it settles and the
+//! [`Completion`] (if any) its handler gets. One function per kind of operation.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::FromRawFd;
+use std::rc::Rc;
+
+use super::op::{errno, OpData, OpId, Outgoing};
+use crate::buf::{RecvBuf, SendBuf};
+use crate::completion::{Completion, OpKind};
+use crate::conn::{Life, Recv};
+use crate::io::Io;
+use crate::sys::Cqe;
+
+impl Io<'_> {
+    /// Settles completion `cqe` of operation `id`; `data` is the operation's entry when this
+    /// is its final completion (a multishot receive that goes on has none).
+    pub(super) fn complete(
+        &mut self,
+        id: OpId,
+        data: Option<OpData>,
+        cqe: Cqe,
+    ) -> Option<Completion> {
+        let res = cqe.result;
+        match data {
+            None => self.received(cqe, false),
+            Some(OpData::Recv) => self.received(cqe, true),
+            Some(OpData::Send { buf, done }) => self.sent(buf, done, res),
+            Some(OpData::SendFile {
+                file,
+                offset,
+                len,
+                done,
+            }) => self.file_sent(file, offset, len, done, res),
+            Some(OpData::Open { .. }) => self.opened(res),
+            Some(OpData::Connect { .. }) => self.connected(res),
+            Some(OpData::Timeout { .. }) => self.timed_out(id, res),
+            // Closes are settled by the worker; cancellations report through their targets.
+            Some(OpData::Close | OpData::Cancel | OpData::Accept | OpData::Poll) => None,
+        }
+    }
+
+    fn received(&mut self, cqe: Cqe, last: bool) -> Option<Completion> {
+        // A provided buffer always goes back to the pool, even when its data is dropped.
+        let buf = cqe.buf.map(|bid| {
+            self.conn.bufs_held += 1;
+            let len = cqe.result.max(0) as u32;
+            RecvBuf::new(self.core.pool.clone(), bid, len, self.conn.key)
+        });
+        if last {
+            self.conn.recv = Recv::Off;
+        }
+        if !self.conn.is_open() {
+            return None;
+        }
+        match cqe.result {
+            n if n > 0 => Some(match buf {
+                Some(buf) => Completion::Received(buf),
+                None => Completion::Failed {
+                    op: OpKind::Recv,
+                    error: io::Error::other("data without a buffer"),
+                },
+            }),
+            0 => {
+                self.conn.want_recv = false;
+                Some(Completion::Eof)
+            }
+            // The pool was empty when data came: receive again once a buffer is back.
+            r if r == -libc::ENOBUFS => {
+                if self.core.pool.free() == 0 {
+                    self.wait_for_pool();
+                }
+                None
+            }
+            r if r == -libc::ECANCELED => None,
+            r => {
+                self.conn.want_recv = false;
+                Some(Completion::Failed {
+                    op: OpKind::Recv,
+                    error: errno(r),
+                })
+            }
+        }
+    }
+
+    fn sent(&mut self, buf: SendBuf, done: usize, res: i32) -> Option<Completion> {
+        self.conn.send_op = None;
+        if matches!(self.conn.life, Life::Cancelling { .. } | Life::Closing) {
+            self.conn.unsent -= buf.len();
+            return None;
+        }
+        if res < 0 {
+            return self.send_failed(OpKind::Send, errno(res));
+        }
+        let done = done + res as usize;
+        if done < buf.len() {
+            if res == 0 {
+                let error = io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes");
+                return self.send_failed(OpKind::Send, error);
+            }
+            self.start_send(Outgoing::Buf(buf), done as u64);
+            return None;
+        }
+        self.conn.unsent -= buf.len();
+        self.send_next();
+        self.conn.is_open().then_some(Completion::Sent(buf))
+    }
+
+    fn file_sent(
+        &mut self,
+        file: Rc<File>,
+        offset: u64,
+        len: u64,
+        done: u64,
+        res: i32,
+    ) -> Option<Completion> {
+        self.conn.send_op = None;
+        if matches!(self.conn.life, Life::Cancelling { .. } | Life::Closing) {
+            return None;
+        }
+        if res < 0 {
+            return self.send_failed(OpKind::SendFile, errno(res));
+        }
+        let done = done + res as u64;
+        if done >= len {
+            self.send_next();
+            let sent = Completion::FileSent { file, bytes: len };
+            return self.conn.is_open().then_some(sent);
+        }
+        if res == 0 {
+            let error = io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file ended before its range was sent",
+            );
+            return self.send_failed(OpKind::SendFile, error);
+        }
+        self.start_send(Outgoing::File { file, offset, len }, done);
+        None
+    }
+
+    /// A send failed: what was queued after it is dropped. The handler hears of it while the
+    /// connection is open; while it drains, the close becomes a reset, since data was cut.
+    fn send_failed(&mut self, op: OpKind, error: io::Error) -> Option<Completion> {
+        self.drop_queue();
+        self.conn.unsent = 0;
+        match self.conn.life {
+            Life::Open => Some(Completion::Failed { op, error }),
+            Life::Draining => {
+                self.start_cancelling(true);
+                None
+            }
+            Life::Cancelling { .. } | Life::Closing => None,
+        }
+    }
+
+    fn opened(&mut self, res: i32) -> Option<Completion> {
+        let opened = (res >= 0).then(|| {
+            // SAFETY: a successful open returns a new descriptor nobody else owns.
+            unsafe { File::from_raw_fd(res) }
+        });
+        match opened {
+            // The handler closed the connection meanwhile: the file is dropped (closed).
+            _ if !self.conn.is_open() => None,
+            Some(file) => Some(Completion::Opened(Ok(file))),
+            None => Some(Completion::Opened(Err(errno(res)))),
+        }
+    }
+
+    fn connected(&mut self, res: i32) -> Option<Completion> {
+        self.conn.connect_op = None;
+        match res {
+            _ if !self.conn.is_open() => None,
+            0 => Some(Completion::Connected),
+            r => Some(Completion::Failed {
+                op: OpKind::Connect,
+                error: errno(r),
+            }),
+        }
+    }
+
+    fn timed_out(&mut self, id: OpId, res: i32) -> Option<Completion> {
+        // A timer cleared or replaced after it expired (its cancellation came too late) is
+        // not the current one any more: it is not delivered.
+        let current = self.conn.timeout_op == Some(id);
+        if current {
+            self.conn.timeout_op = None;
+        }
+        (current && res == -libc::ETIME && self.conn.is_open()).then_some(Completion::Timeout)
+    }
+}
