@@ -28,8 +28,14 @@ fn require_nc() {
 /// Runs `nc -q1 127.0.0.1 PORT` with `input` on its stdin and its stdout in `out`; waits for
 /// it (bounded) and returns the bytes it wrote.
 fn nc(serve: &ChildServer, input: &[u8], out: &Path) -> Vec<u8> {
+    nc_with(&["-q1"], serve, input, out)
+}
+
+/// [`nc`] with `flags` instead of `-q1`.
+fn nc_with(flags: &[&str], serve: &ChildServer, input: &[u8], out: &Path) -> Vec<u8> {
     let mut child = Command::new("nc")
-        .args(["-q1", "127.0.0.1", &serve.addr.port().to_string()])
+        .args(flags)
+        .args(["127.0.0.1", &serve.addr.port().to_string()])
         .stdin(Stdio::piped())
         .stdout(File::create(out).unwrap())
         .stderr(Stdio::piped())
@@ -102,5 +108,20 @@ fn nc_several_names_and_a_refusal() {
             rest,
             error_line("outside the served folder", b"../secret.txt")
         );
+    });
+}
+
+/// The article's program served a name that ended with the input, without a newline: so does
+/// ringport (`printf NAME | nc -N`: nc half-closes when its input ends).
+#[test]
+fn nc_last_name_without_newline() {
+    require_nc();
+    let mut tree = Tree::new();
+    let file = tree.add("file.bin", 64 * KIB);
+    let out = TempDir::new("nc");
+    each_backend(|backend| {
+        let serve = util::serve(tree.root(), backend, &[]);
+        let copy = out.path().join(format!("copy-{backend}"));
+        assert_is(&nc_with(&["-N"], &serve, b"file.bin", &copy), &file);
     });
 }

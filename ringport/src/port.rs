@@ -36,6 +36,7 @@ pub struct PortBuilder {
     backlog: i32,
     shutdown_timeout: Duration,
     send_timeout: Option<Duration>,
+    cancel_grace: Duration,
 }
 
 impl PortBuilder {
@@ -63,6 +64,7 @@ impl Default for PortBuilder {
             backlog: 4096,
             shutdown_timeout: Duration::from_secs(10),
             send_timeout: Some(Self::DEFAULT_SEND_TIMEOUT),
+            cancel_grace: CANCEL_GRACE,
         }
     }
 }
@@ -138,6 +140,13 @@ impl PortBuilder {
     /// to 1 s), so the abort comes between the timeout and two ticks after it.
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.send_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// How long workers wait for cancelled operations after aborting everything (tests).
+    #[cfg(test)]
+    pub(crate) fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
         self
     }
 
@@ -237,7 +246,7 @@ impl PortBuilder {
                 let wcfg = WorkerConfig {
                     shutdown_timeout: cfg.shutdown_timeout,
                     send_timeout: cfg.send_timeout,
-                    cancel_grace: CANCEL_GRACE,
+                    cancel_grace: cfg.cancel_grace,
                     limits: Limits::new(cfg.max_bufs_per_conn, cfg.max_unsent, pool.count()),
                 };
                 Worker::new(index, factory(index), driver, pool, listeners, sh, wcfg).run()

@@ -2,7 +2,7 @@
 //! association of accepted sockets with the port.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::op::{errno, OpData, OpId, Owner};
 use super::{associate, Phase, Worker};
@@ -11,6 +11,8 @@ use crate::sys::{Cqe, Sub};
 
 /// How long a listener waits before accepting again after an error such as `EMFILE`.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// A shortage that comes and goes is logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A listening socket of this worker.
 #[derive(Debug)]
@@ -18,8 +20,11 @@ pub(super) struct Listener {
     fd: Option<OwnedFd>,
     /// The armed multishot accept, or the back-off timer.
     op: Option<OpId>,
-    /// Accepting fails for want of resources: said once, and again when it clears.
+    /// Accepting fails for want of resources: the failures so far.
     failing: Option<u64>,
+    /// When a shortage was last logged, and whether the current one was.
+    logged_at: Option<Instant>,
+    logged: bool,
 }
 
 impl Listener {
@@ -28,6 +33,8 @@ impl Listener {
             fd: Some(fd),
             op: None,
             failing: None,
+            logged_at: None,
+            logged: false,
         }
     }
 
@@ -67,12 +74,15 @@ impl<H: Handler> Worker<H> {
             None | Some(OpData::Accept) if cqe.result >= 0 => {
                 // SAFETY: a successful accept returns a new descriptor that nothing else owns.
                 let fd = unsafe { OwnedFd::from_raw_fd(cqe.result) };
-                if let Some(failures) = self.listeners[l].failing.take() {
-                    tracing::info!(
-                        worker = self.core.worker,
-                        failures,
-                        "accepting connections again"
-                    );
+                let listener = &mut self.listeners[l];
+                if let Some(failures) = listener.failing.take() {
+                    if std::mem::take(&mut listener.logged) {
+                        tracing::info!(
+                            worker = self.core.worker,
+                            failures,
+                            "accepting connections again"
+                        );
+                    }
                 }
                 // While shutting down, a late connection is closed at once (dropped).
                 if running {
@@ -91,7 +101,8 @@ impl<H: Handler> Worker<H> {
     }
 
     /// Accepting failed: try again after a pause. Running out of descriptors or memory is
-    /// said once, when it starts, and once when it clears.
+    /// said when it starts and when it clears, at most once every [`LOG_EVERY`] (a flood
+    /// makes it come and go).
     fn accept_failed(&mut self, l: usize, result: i32) {
         let err = errno(result);
         let scarce = matches!(
@@ -103,10 +114,19 @@ impl<H: Handler> Worker<H> {
             (Some(n), _) => *n += 1,
             (None, true) => {
                 listener.failing = Some(1);
-                tracing::warn!(
-                    worker = self.core.worker,
-                    "accept: {err}; retrying every {ACCEPT_BACKOFF:?} until it clears"
-                );
+                let due = listener
+                    .logged_at
+                    .is_none_or(|at| at.elapsed() >= LOG_EVERY);
+                if due {
+                    listener.logged_at = Some(Instant::now());
+                    listener.logged = true;
+                    tracing::warn!(
+                        worker = self.core.worker,
+                        "accept: {err}; retrying every {ACCEPT_BACKOFF:?} until it clears"
+                    );
+                } else {
+                    tracing::debug!(worker = self.core.worker, "accept: {err}");
+                }
             }
             (None, false) => tracing::debug!(worker = self.core.worker, "accept: {err}"),
         }

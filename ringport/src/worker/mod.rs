@@ -6,6 +6,8 @@ pub(crate) mod ctx;
 mod listen;
 pub(crate) mod op;
 mod shared;
+#[cfg(test)]
+mod tests;
 
 use std::io;
 use std::os::fd::{IntoRawFd, OwnedFd};

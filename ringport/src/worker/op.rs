@@ -140,6 +140,13 @@ impl Ops {
         OpId::new(index, generation)
     }
 
+    /// Records an operation that no backend was given: it never completes (a test's stand-in
+    /// for an operation the kernel does not finish).
+    #[cfg(test)]
+    pub(crate) fn insert_phantom(&mut self, owner: Owner) -> OpId {
+        self.insert(owner, OpData::Poll)
+    }
+
     /// The operation `id` names, if it is still in flight.
     pub(crate) fn get(&self, id: OpId) -> Option<&Op> {
         self.slab

@@ -140,6 +140,20 @@ impl Client {
         self.expect_line(&error_line(reason, name));
     }
 
+    /// If the server says something or closes within `wait`: reads until it closes and
+    /// returns what came (at most 4 KiB); else `None`, with nothing read.
+    pub fn try_read_until_closed(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        self.writer.set_read_timeout(Some(wait)).unwrap();
+        let ready = match self.reader.fill_buf() {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
+            Err(e) => panic!("waiting for the server: {e}"),
+        };
+        self.writer.set_read_timeout(Some(net::IO_TIMEOUT)).unwrap();
+        ready.then(|| self.read_until_closed(4096))
+    }
+
     /// Reads until the server closes: EOF, or a reset. Returns the bytes that came first.
     pub fn read_until_closed(&mut self, limit: usize) -> Vec<u8> {
         let mut got = Vec::new();
