@@ -50,8 +50,9 @@ pub struct EchoConn {
 
 impl Handler for Echo {
     type Conn = EchoConn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> EchoConn {
+    fn accepted(&mut self, io: &mut Io<'_, EchoConn>) -> EchoConn {
         let peer = tracing::enabled!(Level::DEBUG)
             .then(|| io.peer_addr().ok())
             .flatten();
@@ -62,7 +63,12 @@ impl Handler for Echo {
         EchoConn { peer }
     }
 
-    fn completion(&mut self, conn: &mut EchoConn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(
+        &mut self,
+        conn: &mut EchoConn,
+        io: &mut Io<'_, EchoConn>,
+        completion: Completion,
+    ) {
         match completion {
             Completion::Received(buf) => io.send(buf),
             Completion::Eof => io.close(),

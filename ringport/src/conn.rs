@@ -65,6 +65,8 @@ pub(crate) struct ConnIo {
     /// The send in flight; at most one, for ordering.
     pub(crate) send_op: Option<OpId>,
     pub(crate) send_queue: VecDeque<Outgoing>,
+    /// The sending side is closed (or will be, once the queue is sent).
+    pub(crate) write_closed: bool,
     /// Buffer bytes queued or in flight (file ranges do not count: they hold no memory).
     pub(crate) unsent: usize,
     /// The send clock's tick when the sending last made progress.
@@ -90,6 +92,7 @@ impl ConnIo {
             waiting: false,
             send_op: None,
             send_queue: VecDeque::new(),
+            write_closed: false,
             unsent: 0,
             progress_tick: 0,
             bufs_held: 0,
@@ -104,11 +107,21 @@ impl ConnIo {
     }
 }
 
-impl Io<'_> {
+impl<C> Io<'_, C> {
+    /// This connection's bookkeeping.
+    pub(crate) fn c(&self) -> &ConnIo {
+        &self.w.ios[self.slot]
+    }
+
+    /// This connection's bookkeeping, to change.
+    pub(crate) fn cm(&mut self) -> &mut ConnIo {
+        &mut self.w.ios[self.slot]
+    }
+
     /// Starts an operation of this connection: the one place that counts what is in flight.
     pub(crate) fn op(&mut self, data: OpData, sub: Sub) -> OpId {
-        self.conn.inflight += 1;
-        self.core.start(Owner::Conn(self.slot), data, sub)
+        self.cm().inflight += 1;
+        self.w.core.start(Owner::Conn(self.slot), data, sub)
     }
 
     /// Cancels one operation of this connection (by `user_data`).
@@ -121,78 +134,103 @@ impl Io<'_> {
 
     /// Starts sending `out` from byte `done` on. Starting a send is progress for the send clock.
     pub(crate) fn start_send(&mut self, out: Outgoing, done: u64) {
-        self.conn.progress_tick = self.core.tick;
-        self.core.tick_wanted = true;
-        let (data, sub) = send_parts(self.conn.fd, out, done);
-        self.conn.send_op = Some(self.op(data, sub));
+        let tick = self.w.core.tick;
+        self.w.core.tick_wanted = true;
+        let c = self.cm();
+        c.progress_tick = tick;
+        let (data, sub) = send_parts(c.fd, out, done);
+        let id = self.op(data, sub);
+        self.cm().send_op = Some(id);
     }
 
-    /// Starts the next queued send, if any.
+    /// Starts the next queued send, if any (none while connecting: the queue waits for it).
     pub(crate) fn send_next(&mut self) {
-        if let Some(next) = self.conn.send_queue.pop_front() {
-            self.start_send(next, 0);
+        if self.c().connect_op.is_some() || self.c().send_op.is_some() {
+            return;
         }
+        match self.cm().send_queue.pop_front() {
+            Some(Outgoing::HalfClose) => {
+                self.shut_write();
+                self.send_next();
+            }
+            Some(next) => self.start_send(next, 0),
+            None => {}
+        }
+    }
+
+    /// Ends the sending direction (the peer reads EOF); receiving goes on.
+    fn shut_write(&mut self) {
+        // SAFETY: the port owns the descriptor; it is open until the connection's CLOSE.
+        let socket = unsafe { BorrowedFd::borrow_raw(self.c().fd) };
+        // Not connected any more: the peer will learn that from the close.
+        let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Write);
     }
 
     /// Drops what is queued for sending (not what is in flight).
     pub(crate) fn drop_queue(&mut self) {
-        for out in self.conn.send_queue.drain(..) {
-            self.conn.unsent -= out.held();
+        let c = self.cm();
+        for out in c.send_queue.drain(..) {
+            c.unsent -= out.held();
         }
     }
 
-    /// Whether the port's limits let the connection receive now; with `scarce`, whether the
-    /// only reason it may not is a scarce pool.
-    fn within_limits(&self) -> (bool, bool) {
-        let (c, l) = (&*self.conn, &self.core.limits);
+    /// Whether the port's limits let the connection receive now.
+    fn gate(&self) -> Gate {
+        let (c, l) = (self.c(), &self.w.core.limits);
+        if c.waiting {
+            return Gate::Queued;
+        }
         // Once throttled, the lower marks apply until they clear (hysteresis).
         let (max_bufs, max_unsent) = match c.throttled {
             true => (l.max_bufs.div_ceil(2), l.max_unsent.div_ceil(4)),
             false => (l.max_bufs, l.max_unsent),
         };
-        let own = c.bufs_held < max_bufs && c.unsent < max_unsent;
-        let scarce = c.bufs_held >= l.scarce_share && self.core.pool.free() < l.scarce_below;
-        (own && !scarce, own && scarce)
+        if c.bufs_held >= max_bufs || c.unsent >= max_unsent {
+            Gate::OverLimit
+        } else if c.bufs_held >= l.scarce_share && self.w.core.pool.free() < l.scarce_below {
+            Gate::Scarce
+        } else {
+            Gate::Open
+        }
     }
 
     /// Arms or stops the multishot receive as the handler's wish, the connection's state and
     /// the port's limits say.
     pub(crate) fn update_recv(&mut self) {
-        let wanted = self.conn.want_recv && self.conn.is_open();
-        let (allowed, scarce_only) = if wanted {
-            self.within_limits()
-        } else {
-            (false, false)
-        };
-        self.conn.throttled = wanted && !allowed;
-        match self.conn.recv {
+        let wanted = self.c().want_recv && self.c().is_open();
+        let gate = if wanted { self.gate() } else { Gate::Open };
+        let allowed = wanted && gate == Gate::Open;
+        self.cm().throttled = wanted && !allowed;
+        match self.c().recv {
             Recv::Off if allowed => {
-                let fd = self.conn.fd;
-                self.conn.recv = Recv::Armed(self.op(OpData::Recv, Sub::RecvMulti { fd }));
+                let fd = self.c().fd;
+                let id = self.op(OpData::Recv, Sub::RecvMulti { fd });
+                self.cm().recv = Recv::Armed(id);
             }
             Recv::Armed(id) if !allowed => {
                 self.cancel(id);
-                self.conn.recv = Recv::Stopping(id);
+                self.cm().recv = Recv::Stopping(id);
             }
             _ => {}
         }
-        if scarce_only {
+        if wanted && gate == Gate::Scarce {
             self.wait_for_pool();
         }
     }
 
     /// Queues the connection until the worker's pool has room.
     pub(crate) fn wait_for_pool(&mut self) {
-        if !self.conn.waiting {
-            self.conn.waiting = true;
-            self.core.waiting.push_back(self.conn.key);
+        if !self.c().waiting {
+            self.cm().waiting = true;
+            let key = self.c().key;
+            self.w.core.waiting.push_back(key);
         }
     }
 
     /// Leaves the open state: cancels what is on the descriptor; `reset` closes with a reset.
     pub(crate) fn start_cancelling(&mut self, reset: bool) {
-        self.conn.life = Life::Cancelling { reset };
-        let c = &*self.conn;
+        self.cm().life = Life::Cancelling { reset };
+        let c = self.c();
         if c.recv != Recv::Off || c.send_op.is_some() || c.connect_op.is_some() {
             let fd = c.fd;
             self.op(OpData::Cancel, Sub::CancelFd { fd });
@@ -202,27 +240,43 @@ impl Io<'_> {
     /// Moves the connection on towards closed: once sends are done (or aborted), cancels what
     /// is left, and once nothing is in flight, closes the descriptor.
     pub(crate) fn progress_close(&mut self) {
-        if self.conn.life == Life::Draining
-            && self.conn.send_op.is_none()
-            && self.conn.send_queue.is_empty()
-        {
+        let c = self.c();
+        if c.life == Life::Draining && c.send_op.is_none() && c.send_queue.is_empty() {
             self.start_cancelling(false);
         }
-        let Life::Cancelling { reset } = self.conn.life else {
+        let Life::Cancelling { reset } = self.c().life else {
             return;
         };
-        if self.conn.inflight > 0 {
+        if self.c().inflight > 0 {
             return;
         }
         if reset {
             // SAFETY: the port owns the descriptor; it is open until the CLOSE queued below.
-            let socket = unsafe { BorrowedFd::borrow_raw(self.conn.fd) };
-            // A zero linger makes the close send a reset. Not a socket (never here) or already
-            // reset: nothing to tell the peer.
+            let socket = unsafe { BorrowedFd::borrow_raw(self.c().fd) };
+            // A zero linger makes the close send a reset. Not a socket (a file handle) or
+            // already reset: nothing to tell a peer.
             let _ = socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
         }
-        self.conn.life = Life::Closing;
-        let fd = self.conn.fd;
+        self.cm().life = Life::Closing;
+        let fd = self.c().fd;
         self.op(OpData::Close, Sub::Close { fd });
     }
+
+    /// What every change to a connection ends with: its receive and its close moved on.
+    pub(crate) fn settle(&mut self) {
+        self.update_recv();
+        self.progress_close();
+    }
+}
+
+/// Whether the port's limits let a connection receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Open,
+    /// Over its own quota of buffers or unsent bytes.
+    OverLimit,
+    /// The pool is scarce and the connection holds more than a small share.
+    Scarce,
+    /// In the queue of connections waiting for the pool.
+    Queued,
 }

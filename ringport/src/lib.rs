@@ -24,12 +24,13 @@
 //!
 //! impl Handler for Echo {
 //!     type Conn = ();
+//!     type Msg = ();
 //!
-//!     fn accepted(&mut self, io: &mut Io<'_>) {
+//!     fn accepted(&mut self, io: &mut Io<'_, ()>) {
 //!         io.recv(); // post the first receive
 //!     }
 //!
-//!     fn completion(&mut self, _: &mut (), io: &mut Io<'_>, completion: Completion) {
+//!     fn completion(&mut self, _: &mut (), io: &mut Io<'_, ()>, completion: Completion) {
 //!         match completion {
 //!             Completion::Received(buf) => io.send(buf), // send back the very buffer
 //!             Completion::Sent(_) => {}
@@ -65,7 +66,7 @@ pub use handler::Handler;
 pub use io::Io;
 pub use key::CompletionKey;
 pub use limits::{fd_limit, raise_fd_limit};
-pub use port::{Port, PortBuilder, PortHandle};
+pub use port::{Full, Port, PortBuilder, PortHandle, Refused, WorkerStart};
 pub use signal::shutdown_on_signals;
 pub use sys::uring::probe;
-pub use worker::WorkerCtx;
+pub use worker::{TimerId, WorkerCtx, WorkerIo};

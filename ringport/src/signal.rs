@@ -17,7 +17,7 @@ const ABORT_GRACE: Duration = Duration::from_secs(3);
 ///
 /// # Errors
 /// When the signal handlers cannot be installed.
-pub fn shutdown_on_signals(port: PortHandle) -> io::Result<()> {
+pub fn shutdown_on_signals<M: Send + 'static>(port: PortHandle<M>) -> io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("ringport-signals".into())

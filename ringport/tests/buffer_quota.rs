@@ -35,8 +35,9 @@ struct Conn {
 
 impl Handler for Hoarder {
     type Conn = Conn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         io.recv();
         Conn {
             least_free: io.pool_free(),
@@ -44,7 +45,7 @@ impl Handler for Hoarder {
         }
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match completion {
             Completion::Received(buf) => {
                 if conn.received == 0 && buf[0] == b'h' {

@@ -46,13 +46,14 @@ struct Conn {
 
 impl Handler for Burst {
     type Conn = Conn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         io.recv();
         Conn { armed: None }
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match completion {
             Completion::Received(buf) => {
                 let d = buf[0];

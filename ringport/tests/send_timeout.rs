@@ -22,15 +22,16 @@ struct Flood {
 
 impl Handler for Flood {
     type Conn = ();
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         io.send(vec![b'x'; self.size]);
         if self.close {
             io.close();
         }
     }
 
-    fn completion(&mut self, _: &mut (), io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, _: &mut (), io: &mut Io<'_, ()>, completion: Completion) {
         if let Completion::Failed { op, error } = completion {
             assert_eq!(op, OpKind::Send);
             let _ = self.events.send(format!("failed: {:?}", error.kind()));

@@ -19,13 +19,14 @@ struct Echo {
 impl Handler for Echo {
     /// Whether this connection ignores the shutdown request.
     type Conn = bool;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> bool {
+    fn accepted(&mut self, io: &mut Io<'_, bool>) -> bool {
         io.recv();
         false
     }
 
-    fn completion(&mut self, stubborn: &mut bool, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, stubborn: &mut bool, io: &mut Io<'_, bool>, completion: Completion) {
         match completion {
             Completion::Received(buf) => {
                 match buf[0] {
@@ -40,7 +41,7 @@ impl Handler for Echo {
         }
     }
 
-    fn shutdown(&mut self, stubborn: &mut bool, io: &mut Io<'_>) {
+    fn shutdown(&mut self, stubborn: &mut bool, io: &mut Io<'_, bool>) {
         if !*stubborn {
             io.close();
         }

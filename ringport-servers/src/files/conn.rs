@@ -90,7 +90,7 @@ pub struct FileConn {
 impl FileServer {
     /// Serves the next framed requests while nothing is being served and replies do not pile
     /// up; closes, resumes or pauses receiving, and sets the timer, as the state asks.
-    fn advance(&self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn advance(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         while matches!(conn.serving, Serving::Nothing) && io.unsent() < MAX_REPLY_BACKLOG {
             if conn.quitting {
                 io.close();
@@ -121,7 +121,7 @@ impl FileServer {
     }
 
     /// Arms the timer the state needs, unless it already counts for that.
-    fn set_timer(&self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn set_timer(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         let cfg = &self.shared.cfg;
         let (want, after) = match conn.serving {
             Serving::Nothing if conn.lines.in_progress() => (Timer::Request, cfg.request_timeout),
@@ -143,7 +143,7 @@ impl FileServer {
     fn open(
         &self,
         conn: &mut FileConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, FileConn>,
         name: Vec<u8>,
         busy_until: Option<Instant>,
     ) {
@@ -153,7 +153,12 @@ impl FileServer {
         }
     }
 
-    fn opened(&self, conn: &mut FileConn, io: &mut Io<'_>, result: std::io::Result<std::fs::File>) {
+    fn opened(
+        &self,
+        conn: &mut FileConn,
+        io: &mut Io<'_, FileConn>,
+        result: std::io::Result<std::fs::File>,
+    ) {
         let Serving::Opening { name, busy_until } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)
         else {
@@ -191,7 +196,7 @@ impl FileServer {
     }
 
     /// The retry pause is over: open again, or give up past the deadline.
-    fn retry(&self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn retry(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         let Serving::Retrying { name, until } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)
         else {
@@ -201,7 +206,7 @@ impl FileServer {
         self.open(conn, io, name, Some(until));
     }
 
-    fn sent(&self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn sent(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         if let Serving::Sending { name, size, since } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)
         {
@@ -211,7 +216,7 @@ impl FileServer {
         }
     }
 
-    fn timed_out(&self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn timed_out(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         match conn.timer {
             Timer::Retry => self.retry(conn, io),
             Timer::Request => {
@@ -230,8 +235,9 @@ impl FileServer {
 
 impl Handler for FileServer {
     type Conn = FileConn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> FileConn {
+    fn accepted(&mut self, io: &mut Io<'_, FileConn>) -> FileConn {
         let peer = tracing::enabled!(Level::DEBUG)
             .then(|| io.peer_addr().ok())
             .flatten();
@@ -258,7 +264,12 @@ impl Handler for FileServer {
         conn
     }
 
-    fn completion(&mut self, conn: &mut FileConn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(
+        &mut self,
+        conn: &mut FileConn,
+        io: &mut Io<'_, FileConn>,
+        completion: Completion,
+    ) {
         match completion {
             Completion::Received(buf) => conn.lines.push(&buf),
             Completion::Opened(result) => self.opened(conn, io, result),
@@ -287,7 +298,7 @@ impl Handler for FileServer {
         }
     }
 
-    fn shutdown(&mut self, conn: &mut FileConn, io: &mut Io<'_>) {
+    fn shutdown(&mut self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
         conn.quitting = true;
         self.advance(conn, io);
     }

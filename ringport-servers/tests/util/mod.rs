@@ -65,7 +65,7 @@ impl Server {
     }
 
     /// A handle of its port.
-    pub fn handle(&self) -> PortHandle {
+    pub fn handle(&self) -> PortHandle<()> {
         self.port.as_ref().unwrap().handle()
     }
 

@@ -85,6 +85,21 @@ pub(crate) enum Sub {
         offset: u64,
         len: u64,
     },
+    /// Read up to `len` bytes of file `fd` at `offset` into `ptr` (`pread`).
+    ReadAt {
+        fd: i32,
+        ptr: *mut u8,
+        len: u32,
+        offset: u64,
+    },
+    /// Write up to `len` bytes from `ptr` to file `fd` at `offset` (`pwrite`); a short write is
+    /// continued by the worker.
+    WriteAt {
+        fd: i32,
+        ptr: *const u8,
+        len: u32,
+        offset: u64,
+    },
     /// Open the NUL-terminated relative `path` beneath directory `dir` as `how` says
     /// ([`OpenHow::beneath`]: read-only, `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`,
     /// `O_NONBLOCK`): the result is the new descriptor.

@@ -6,14 +6,14 @@ use std::io;
 use std::os::fd::FromRawFd;
 use std::rc::Rc;
 
-use super::op::{errno, OpData, OpId, Outgoing};
+use super::op::{errno, write_parts, OpData, OpId, Outgoing};
 use crate::buf::{RecvBuf, SendBuf};
 use crate::completion::{Completion, OpKind};
 use crate::conn::{Life, Recv};
 use crate::io::Io;
 use crate::sys::Cqe;
 
-impl Io<'_> {
+impl<C> Io<'_, C> {
     /// Settles completion `cqe` of operation `id`; `data` is the operation's entry when this
     /// is its final completion (a multishot receive that goes on has none).
     pub(super) fn complete(
@@ -36,6 +36,8 @@ impl Io<'_> {
             Some(OpData::Open { .. }) => self.opened(res),
             Some(OpData::Connect { .. }) => self.connected(res),
             Some(OpData::Timeout { .. }) => self.timed_out(id, res),
+            Some(OpData::Read { buf }) => self.read(buf, res),
+            Some(OpData::Write { buf, offset, done }) => self.written(buf, offset, done, res),
             // Closes are settled by the worker; cancellations report through their targets.
             Some(OpData::Close | OpData::Cancel | OpData::Accept | OpData::Poll) => None,
         }
@@ -44,14 +46,14 @@ impl Io<'_> {
     fn received(&mut self, cqe: Cqe, last: bool) -> Option<Completion> {
         // A provided buffer always goes back to the pool, even when its data is dropped.
         let buf = cqe.buf.map(|bid| {
-            self.conn.bufs_held += 1;
+            self.cm().bufs_held += 1;
             let len = cqe.result.max(0) as u32;
-            RecvBuf::new(self.core.pool.clone(), bid, len, self.conn.key)
+            RecvBuf::new(self.w.core.pool.clone(), bid, len, self.c().key)
         });
         if last {
-            self.conn.recv = Recv::Off;
+            self.cm().recv = Recv::Off;
         }
-        if !self.conn.is_open() {
+        if !self.c().is_open() {
             return None;
         }
         match cqe.result {
@@ -63,19 +65,19 @@ impl Io<'_> {
                 },
             }),
             0 => {
-                self.conn.want_recv = false;
+                self.cm().want_recv = false;
                 Some(Completion::Eof)
             }
             // The pool was empty when data came: receive again once a buffer is back.
             r if r == -libc::ENOBUFS => {
-                if self.core.pool.free() == 0 {
+                if self.w.core.pool.free() == 0 {
                     self.wait_for_pool();
                 }
                 None
             }
             r if r == -libc::ECANCELED => None,
             r => {
-                self.conn.want_recv = false;
+                self.cm().want_recv = false;
                 Some(Completion::Failed {
                     op: OpKind::Recv,
                     error: errno(r),
@@ -85,9 +87,9 @@ impl Io<'_> {
     }
 
     fn sent(&mut self, buf: SendBuf, done: usize, res: i32) -> Option<Completion> {
-        self.conn.send_op = None;
-        if matches!(self.conn.life, Life::Cancelling { .. } | Life::Closing) {
-            self.conn.unsent -= buf.len();
+        self.cm().send_op = None;
+        if matches!(self.c().life, Life::Cancelling { .. } | Life::Closing) {
+            self.cm().unsent -= buf.len();
             return None;
         }
         if res < 0 {
@@ -102,9 +104,9 @@ impl Io<'_> {
             self.start_send(Outgoing::Buf(buf), done as u64);
             return None;
         }
-        self.conn.unsent -= buf.len();
+        self.cm().unsent -= buf.len();
         self.send_next();
-        self.conn.is_open().then_some(Completion::Sent(buf))
+        self.c().is_open().then_some(Completion::Sent(buf))
     }
 
     fn file_sent(
@@ -115,8 +117,8 @@ impl Io<'_> {
         done: u64,
         res: i32,
     ) -> Option<Completion> {
-        self.conn.send_op = None;
-        if matches!(self.conn.life, Life::Cancelling { .. } | Life::Closing) {
+        self.cm().send_op = None;
+        if matches!(self.c().life, Life::Cancelling { .. } | Life::Closing) {
             return None;
         }
         if res < 0 {
@@ -126,7 +128,7 @@ impl Io<'_> {
         if done >= len {
             self.send_next();
             let sent = Completion::FileSent { file, bytes: len };
-            return self.conn.is_open().then_some(sent);
+            return self.c().is_open().then_some(sent);
         }
         if res == 0 {
             let error = io::Error::new(
@@ -143,8 +145,8 @@ impl Io<'_> {
     /// connection is open; while it drains, the close becomes a reset, since data was cut.
     fn send_failed(&mut self, op: OpKind, error: io::Error) -> Option<Completion> {
         self.drop_queue();
-        self.conn.unsent = 0;
-        match self.conn.life {
+        self.cm().unsent = 0;
+        match self.c().life {
             Life::Open => Some(Completion::Failed { op, error }),
             Life::Draining => {
                 self.start_cancelling(true);
@@ -161,17 +163,20 @@ impl Io<'_> {
         });
         match opened {
             // The handler closed the connection meanwhile: the file is dropped (closed).
-            _ if !self.conn.is_open() => None,
+            _ if !self.c().is_open() => None,
             Some(file) => Some(Completion::Opened(Ok(file))),
             None => Some(Completion::Opened(Err(errno(res)))),
         }
     }
 
     fn connected(&mut self, res: i32) -> Option<Completion> {
-        self.conn.connect_op = None;
+        self.cm().connect_op = None;
         match res {
-            _ if !self.conn.is_open() => None,
-            0 => Some(Completion::Connected),
+            _ if !self.c().is_open() => None,
+            0 => {
+                self.send_next();
+                Some(Completion::Connected)
+            }
             r => Some(Completion::Failed {
                 op: OpKind::Connect,
                 error: errno(r),
@@ -179,13 +184,55 @@ impl Io<'_> {
         }
     }
 
+    fn read(&mut self, mut buf: Vec<u8>, res: i32) -> Option<Completion> {
+        if !self.c().is_open() {
+            return None;
+        }
+        if res < 0 {
+            return Some(Completion::Failed {
+                op: OpKind::Read,
+                error: errno(res),
+            });
+        }
+        // SAFETY: the kernel wrote `res` bytes into the spare capacity the operation lent it
+        // (`read_parts`), so they are initialised, and `res` fits in that capacity.
+        unsafe { buf.set_len(buf.len() + res as usize) };
+        Some(Completion::Read(buf))
+    }
+
+    fn written(&mut self, buf: SendBuf, offset: u64, done: usize, res: i32) -> Option<Completion> {
+        if !self.c().is_open() {
+            return None;
+        }
+        let error = match res {
+            r if r < 0 => errno(r),
+            0 if done < buf.len() => {
+                io::Error::new(io::ErrorKind::WriteZero, "the file took no bytes")
+            }
+            n => {
+                let done = done + n as usize;
+                if done < buf.len() {
+                    let fd = self.c().fd;
+                    let (data, sub) = write_parts(fd, offset, buf, done);
+                    self.op(data, sub);
+                    return None;
+                }
+                return Some(Completion::Written(buf));
+            }
+        };
+        Some(Completion::Failed {
+            op: OpKind::Write,
+            error,
+        })
+    }
+
     fn timed_out(&mut self, id: OpId, res: i32) -> Option<Completion> {
         // A timer cleared or replaced after it expired (its cancellation came too late) is
         // not the current one any more: it is not delivered.
-        let current = self.conn.timeout_op == Some(id);
+        let current = self.c().timeout_op == Some(id);
         if current {
-            self.conn.timeout_op = None;
+            self.cm().timeout_op = None;
         }
-        (current && res == -libc::ETIME && self.conn.is_open()).then_some(Completion::Timeout)
+        (current && res == -libc::ETIME && self.c().is_open()).then_some(Completion::Timeout)
     }
 }

@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::op::{errno, OpData, OpId, Owner};
-use super::{associate, Phase, Worker};
+use super::{Phase, Worker};
 use crate::handler::Handler;
 use crate::sys::{Cqe, Sub};
 
@@ -132,18 +132,5 @@ impl<H: Handler> Worker<H> {
         }
         let id = self.core.timer(Owner::Listener(l), ACCEPT_BACKOFF);
         self.listeners[l].op = Some(id);
-    }
-
-    /// Associates an accepted socket with the port under a new completion key.
-    fn accepted(&mut self, fd: OwnedFd) {
-        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
-        let handler = &mut self.handler;
-        associate(
-            &mut self.core,
-            &mut self.conns,
-            &mut self.generation,
-            fd,
-            |io| handler.accepted(io),
-        );
     }
 }

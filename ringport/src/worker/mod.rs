@@ -9,8 +9,9 @@ mod shared;
 #[cfg(test)]
 mod tests;
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{IntoRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,22 +23,15 @@ use crate::completion::{Completion, OpKind};
 use crate::conn::ConnIo;
 use crate::handler::Handler;
 use crate::io::Io;
-use crate::key::CompletionKey;
 use crate::sys::{Cqe, Driver, Sub};
-pub use ctx::WorkerCtx;
+use ctx::install;
+pub use ctx::{TimerId, WorkerCtx, WorkerIo};
 use listen::Listener;
 use op::{Core, Limits, OpData, OpId, Ops, Owner};
-pub(crate) use shared::Shared;
+pub(crate) use shared::{Packet, Shared};
 
 /// Connections taken off the pool's waiting queue per loop turn.
 const REARM_PER_TURN: usize = 64;
-
-/// A connection: the port's bookkeeping and the handler's state.
-#[derive(Debug)]
-pub struct Slot<C> {
-    pub(crate) io: ConnIo,
-    pub(crate) state: C,
-}
 
 /// Where the worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +59,16 @@ pub(crate) struct WorkerConfig {
 /// One worker thread's state.
 pub(crate) struct Worker<H: Handler> {
     handler: H,
-    conns: Slab<Slot<H::Conn>>,
+    /// The port's side of each connection (and file handle), by slot.
+    ios: Slab<ConnIo>,
+    /// The handler's side, by the same slot.
+    states: Vec<Option<H::Conn>>,
+    /// States of connections made during the callback running now.
+    fresh: Vec<(usize, H::Conn)>,
     core: Core,
     listeners: Vec<Listener>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<H::Msg>>,
+    posted: VecDeque<Packet<H::Msg>>,
     waker_op: Option<OpId>,
     /// The shutdown timer or, once aborting, the cancellation grace timer.
     timer_op: Option<OpId>,
@@ -76,10 +76,20 @@ pub(crate) struct Worker<H: Handler> {
     phase: Phase,
     /// The waker and timers were cancelled: the worker is about to exit.
     internals_cancelled: bool,
-    generation: u64,
     returned: Vec<Returned>,
     bids: Vec<u16>,
     cfg: WorkerConfig,
+}
+
+/// A view of the worker's connections for one callback (the borrows `Io` and `WorkerCtx` take).
+macro_rules! view {
+    ($w:expr) => {
+        WorkerIo {
+            core: &mut $w.core,
+            ios: &mut $w.ios,
+            fresh: &mut $w.fresh,
+        }
+    };
 }
 
 impl<H: Handler> Worker<H> {
@@ -89,7 +99,7 @@ impl<H: Handler> Worker<H> {
         driver: Driver,
         pool: Rc<BufPool>,
         listeners: Vec<OwnedFd>,
-        shared: Arc<Shared>,
+        shared: Arc<Shared<H::Msg>>,
         cfg: WorkerConfig,
     ) -> Self {
         let core = Core {
@@ -102,19 +112,23 @@ impl<H: Handler> Worker<H> {
             waiting: Default::default(),
             tick: 0,
             tick_wanted: false,
+            generation: 0,
+            timers: Default::default(),
         };
         Worker {
             handler,
-            conns: Slab::with_capacity(1024),
+            ios: Slab::with_capacity(1024),
+            states: Vec::with_capacity(1024),
+            fresh: Vec::new(),
             core,
             listeners: listeners.into_iter().map(Listener::new).collect(),
             shared,
+            posted: VecDeque::new(),
             waker_op: None,
             timer_op: None,
             tick_op: None,
             phase: Phase::Running,
             internals_cancelled: false,
-            generation: 0,
             returned: Vec::new(),
             bids: Vec::new(),
             cfg,
@@ -133,11 +147,11 @@ impl<H: Handler> Worker<H> {
             self.arm_accept(l);
         }
         let mut ctx = WorkerCtx {
-            core: &mut self.core,
-            conns: &mut self.conns,
-            generation: &mut self.generation,
+            w: view!(self),
+            states: &mut self.states,
         };
         self.handler.started(&mut ctx);
+        self.install_fresh();
         // Posts or a quit sent before the waker was armed are picked up here.
         self.on_wake();
 
@@ -172,7 +186,8 @@ impl<H: Handler> Worker<H> {
         let gave_up = self.phase == Phase::GaveUp;
         let Worker {
             core,
-            conns,
+            states,
+            fresh,
             handler,
             ..
         } = self;
@@ -186,8 +201,7 @@ impl<H: Handler> Worker<H> {
         } else {
             drop(core);
         }
-        drop(conns);
-        drop(handler);
+        drop((states, fresh, handler));
         match result {
             Err(e) => Err(io::Error::new(e.kind(), format!("worker {worker}: {e}"))),
             Ok(()) if gave_up => Err(io::Error::other(format!(
@@ -196,6 +210,11 @@ impl<H: Handler> Worker<H> {
             ))),
             Ok(()) => Ok(()),
         }
+    }
+
+    /// Puts the states of connections made during the last callback where they belong.
+    fn install_fresh(&mut self) {
+        install(&mut self.states, &mut self.fresh);
     }
 
     fn dispatch(&mut self, cqe: Cqe) {
@@ -240,6 +259,18 @@ impl<H: Handler> Worker<H> {
                     self.on_tick();
                 }
             }
+            Owner::Timer => {
+                self.core.ops.remove(id);
+                // A cancelled timer left the set: even if it expired first, it is not delivered.
+                if self.core.timers.remove(&id.user_data()) && cqe.result == -libc::ETIME {
+                    let mut ctx = WorkerCtx {
+                        w: view!(self),
+                        states: &mut self.states,
+                    };
+                    self.handler.timer(&mut ctx, TimerId(id.user_data()));
+                    self.install_fresh();
+                }
+            }
             Owner::Detached => {
                 if last {
                     self.core.ops.remove(id);
@@ -249,15 +280,15 @@ impl<H: Handler> Worker<H> {
     }
 
     fn conn_completion(&mut self, slot: usize, id: OpId, cqe: Cqe) {
-        let Slot { io: conn, state } = &mut self.conns[slot];
         let data = if cqe.more {
             None
         } else {
-            conn.inflight -= 1;
+            self.ios[slot].inflight -= 1;
             Some(self.core.ops.remove(id).data)
         };
         if matches!(data, Some(OpData::Close)) {
-            let Slot { io, state } = self.conns.remove(slot);
+            let io = self.ios.remove(slot);
+            let state = self.states[slot].take().expect("a connection's state");
             if cqe.result < 0 {
                 tracing::warn!(key = %io.key, "close: {}", op::errno(cqe.result));
             }
@@ -265,15 +296,15 @@ impl<H: Handler> Worker<H> {
             return;
         }
         let mut io = Io {
-            core: &mut self.core,
-            conn,
+            w: view!(self),
             slot,
         };
         if let Some(event) = io.complete(id, data, cqe) {
+            let state = self.states[slot].as_mut().expect("a connection's state");
             self.handler.completion(state, &mut io, event);
         }
-        io.update_recv();
-        io.progress_close();
+        drop(io);
+        self.install_fresh();
     }
 
     /// Settles the buffers handlers gave back: each connection's count, receives paused for
@@ -284,10 +315,10 @@ impl<H: Handler> Worker<H> {
             return;
         }
         self.bids.clear();
-        for r in self.returned.drain(..) {
+        for r in std::mem::take(&mut self.returned) {
             self.bids.push(r.bid);
             let slot = r.holder.slot();
-            let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) else {
+            let Some(conn) = self.ios.get_mut(slot) else {
                 continue;
             };
             if conn.key != r.holder {
@@ -295,12 +326,11 @@ impl<H: Handler> Worker<H> {
             }
             conn.bufs_held -= 1;
             if conn.throttled {
-                let mut io = Io {
-                    core: &mut self.core,
-                    conn,
+                // Dropping the view moves the receive on (resumed below the lower mark).
+                drop(Io {
+                    w: view!(self),
                     slot,
-                };
-                io.update_recv();
+                });
             }
         }
         self.core.driver.recycle(&self.bids);
@@ -318,15 +348,13 @@ impl<H: Handler> Worker<H> {
                 break;
             };
             let slot = key.slot();
-            if let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) {
+            if let Some(conn) = self.ios.get_mut(slot) {
                 if conn.key == key {
                     conn.waiting = false;
-                    let mut io = Io {
-                        core: &mut self.core,
-                        conn,
+                    drop(Io {
+                        w: view!(self),
                         slot,
-                    };
-                    io.update_recv();
+                    });
                 }
             }
         }
@@ -360,7 +388,7 @@ impl<H: Handler> Worker<H> {
         let limit = timeout.as_nanos().div_ceil(period.as_nanos()) as u64;
         let now = self.core.tick;
         let mut stuck = Vec::new();
-        for (slot, Slot { io, .. }) in self.conns.iter() {
+        for (slot, io) in self.ios.iter() {
             if let Some(id) = io.send_op {
                 self.core.tick_wanted = true;
                 if now - io.progress_tick > limit {
@@ -373,23 +401,23 @@ impl<H: Handler> Worker<H> {
             }
         }
         for (slot, op) in stuck {
-            let Slot { io: conn, state } = &mut self.conns[slot];
-            tracing::debug!(key = %conn.key, ?timeout, "send timeout: aborting");
             let mut io = Io {
-                core: &mut self.core,
-                conn,
+                w: view!(self),
                 slot,
             };
-            if io.conn.is_open() {
+            tracing::debug!(key = %io.key(), ?timeout, "send timeout: aborting");
+            if !io.is_closing() {
                 let error = io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("no send progress for {timeout:?}"),
                 );
-                let failed = Completion::Failed { op, error };
-                self.handler.completion(state, &mut io, failed);
+                let state = self.states[slot].as_mut().expect("a connection's state");
+                self.handler
+                    .completion(state, &mut io, Completion::Failed { op, error });
             }
             io.abort();
-            io.progress_close();
+            drop(io);
+            self.install_fresh();
         }
     }
 
@@ -400,16 +428,23 @@ impl<H: Handler> Worker<H> {
         self.waker_op = Some(self.core.start(Owner::Waker, OpData::Poll, sub));
     }
 
-    /// Handles posts, the quit packet and the abort packet.
+    /// Handles what was posted (messages, sockets to associate), the quit packet and the
+    /// abort packet.
     fn on_wake(&mut self) {
         self.shared.clear();
-        for value in self.shared.take_posts() {
-            let mut ctx = WorkerCtx {
-                core: &mut self.core,
-                conns: &mut self.conns,
-                generation: &mut self.generation,
-            };
-            self.handler.posted(&mut ctx, value);
+        self.shared.take(&mut self.posted);
+        while let Some(packet) = self.posted.pop_front() {
+            match packet {
+                Packet::Msg(msg) => {
+                    let mut ctx = WorkerCtx {
+                        w: view!(self),
+                        states: &mut self.states,
+                    };
+                    self.handler.message(&mut ctx, msg);
+                    self.install_fresh();
+                }
+                Packet::Socket(fd) => self.associate_posted(fd),
+            }
         }
         if self.shared.quit_requested() && self.phase == Phase::Running {
             self.begin_shutdown();
@@ -419,28 +454,57 @@ impl<H: Handler> Worker<H> {
         }
     }
 
+    /// A socket associated from outside: non-blocking, then handed to the handler as if
+    /// accepted. While shutting down it is closed at once.
+    fn associate_posted(&mut self, fd: OwnedFd) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let socket = socket2::Socket::from(fd);
+        if let Err(e) = socket.set_nonblocking(true) {
+            tracing::warn!(worker = self.core.worker, "associating a socket: {e}");
+            return;
+        }
+        self.accepted(socket.into());
+    }
+
+    /// Associates an accepted socket with the port under a new completion key; the handler
+    /// makes its state.
+    fn accepted(&mut self, fd: OwnedFd) {
+        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+        let mut w = view!(self);
+        let key = w.insert_io(fd);
+        let mut io = Io {
+            w,
+            slot: key.slot(),
+        };
+        let state = self.handler.accepted(&mut io);
+        drop(io);
+        self.fresh.push((key.slot(), state));
+        self.install_fresh();
+    }
+
     /// Stops accepting and asks every connection to close; arms the shutdown timer.
     fn begin_shutdown(&mut self) {
         tracing::debug!(
             worker = self.core.worker,
-            connections = self.conns.len(),
+            connections = self.ios.len(),
             "shutting down"
         );
         self.phase = Phase::Draining;
         self.stop_accepting();
-        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        let slots: Vec<usize> = self.ios.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
-            let Slot { io: conn, state } = &mut self.conns[slot];
             let mut io = Io {
-                core: &mut self.core,
-                conn,
+                w: view!(self),
                 slot,
             };
             if !io.is_closing() {
+                let state = self.states[slot].as_mut().expect("a connection's state");
                 self.handler.shutdown(state, &mut io);
             }
-            io.update_recv();
-            io.progress_close();
+            drop(io);
+            self.install_fresh();
         }
         self.arm_timer(self.cfg.shutdown_timeout);
     }
@@ -463,23 +527,21 @@ impl<H: Handler> Worker<H> {
     /// Aborts every connection (their peers see a reset) and waits a grace period for the
     /// cancellations to complete.
     fn abort_all(&mut self, why: &str) {
-        if !self.conns.is_empty() {
+        if !self.ios.is_empty() {
             tracing::warn!(
                 worker = self.core.worker,
-                connections = self.conns.len(),
+                connections = self.ios.len(),
                 "{why}: resetting the connections still open"
             );
         }
         self.phase = Phase::Aborting;
-        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        let slots: Vec<usize> = self.ios.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
-            let mut io = Io {
-                core: &mut self.core,
-                conn: &mut self.conns[slot].io,
+            Io {
+                w: view!(self),
                 slot,
-            };
-            io.abort();
-            io.progress_close();
+            }
+            .abort();
         }
         self.arm_timer(self.cfg.cancel_grace);
     }
@@ -490,44 +552,20 @@ impl<H: Handler> Worker<H> {
         if self.phase == Phase::GaveUp {
             return true;
         }
-        if !self.conns.is_empty() || self.listeners.iter().any(Listener::is_open) {
+        if !self.ios.is_empty() || self.listeners.iter().any(Listener::is_open) {
             return false;
         }
         if !self.internals_cancelled {
             self.internals_cancelled = true;
-            for id in [self.waker_op, self.timer_op.take(), self.tick_op]
+            let timers: Vec<u64> = self.core.timers.drain().collect();
+            let ids = [self.waker_op, self.timer_op.take(), self.tick_op]
                 .into_iter()
                 .flatten()
-            {
+                .chain(timers.into_iter().map(OpId::from_user_data));
+            for id in ids.collect::<Vec<_>>() {
                 self.core.cancel_detached(id);
             }
         }
         self.core.ops.is_empty()
     }
-}
-
-/// Associates socket `fd` with the worker under a new completion key; `init` starts its first
-/// operations and makes its state.
-pub(crate) fn associate<C>(
-    core: &mut Core,
-    conns: &mut Slab<Slot<C>>,
-    generation: &mut u64,
-    fd: OwnedFd,
-    init: impl FnOnce(&mut Io<'_>) -> C,
-) -> CompletionKey {
-    let entry = conns.vacant_entry();
-    let slot = entry.key();
-    *generation += 1;
-    let key = CompletionKey::new(core.worker, slot, *generation);
-    let mut conn = ConnIo::new(fd.into_raw_fd(), key);
-    let mut io = Io {
-        core,
-        conn: &mut conn,
-        slot,
-    };
-    let state = init(&mut io);
-    io.update_recv();
-    io.progress_close();
-    entry.insert(Slot { io: conn, state });
-    key
 }

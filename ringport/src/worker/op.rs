@@ -7,7 +7,7 @@
 //! entry, and everything the kernel may read or write in it, lives until the operation's final
 //! completion, whatever was cancelled or closed meanwhile.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -35,6 +35,8 @@ pub(crate) enum Owner {
     ShutdownTimer,
     /// The worker's clock for send timeouts.
     Tick,
+    /// A timer of the handler's, for the worker rather than one connection.
+    Timer,
     /// Nobody: a cancellation of one of the worker's own operations, whose completion only
     /// frees its entry (the cancelled operation reports to its own owner).
     Detached,
@@ -66,6 +68,15 @@ pub(crate) enum OpData {
     },
     Timeout {
         _ts: Box<Timespec>,
+    },
+    /// Reading into the spare capacity of `buf` (its length is where the bytes go).
+    Read {
+        buf: Vec<u8>,
+    },
+    Write {
+        buf: SendBuf,
+        offset: u64,
+        done: usize,
     },
     Close,
     Cancel,
@@ -216,6 +227,10 @@ pub(crate) struct Core {
     pub(crate) tick: u64,
     /// A send started since the clock last looked: it must run.
     pub(crate) tick_wanted: bool,
+    /// The generation of the last connection made: keys are never reused.
+    pub(crate) generation: u64,
+    /// The handler's worker timers that are armed (by `user_data`).
+    pub(crate) timers: HashSet<u64>,
 }
 
 impl Core {
@@ -275,6 +290,33 @@ pub(crate) fn open_parts(dir: &Arc<OwnedFd>, path: CString) -> (OpData, Sub) {
     (data, sub)
 }
 
+/// Reading from file `fd` at `offset` into the spare capacity of `buf`; the operation owns the
+/// buffer (a `Vec`'s heap storage does not move when the `Vec` does).
+pub(crate) fn read_parts(fd: i32, offset: u64, mut buf: Vec<u8>) -> (OpData, Sub) {
+    let spare = buf.spare_capacity_mut();
+    let len = spare.len().min(u32::MAX as usize) as u32;
+    let sub = Sub::ReadAt {
+        fd,
+        ptr: spare.as_mut_ptr().cast(),
+        len,
+        offset,
+    };
+    (OpData::Read { buf }, sub)
+}
+
+/// Writing bytes `done..` of `buf` to file `fd` at `offset + done`; the operation owns the
+/// buffer.
+pub(crate) fn write_parts(fd: i32, offset: u64, buf: SendBuf, done: usize) -> (OpData, Sub) {
+    let rest = &buf.as_slice()[done..];
+    let sub = Sub::WriteAt {
+        fd,
+        ptr: rest.as_ptr(),
+        len: rest.len().min(u32::MAX as usize) as u32,
+        offset: offset + done as u64,
+    };
+    (OpData::Write { buf, offset, done }, sub)
+}
+
 /// The operation that sends `out` from byte `done` on over socket `fd`.
 pub(crate) fn send_parts(fd: i32, out: Outgoing, done: u64) -> (OpData, Sub) {
     match out {
@@ -310,10 +352,11 @@ pub(crate) fn send_parts(fd: i32, out: Outgoing, done: u64) -> (OpData, Sub) {
             };
             (data, sub)
         }
+        Outgoing::HalfClose => unreachable!("a half-close is no operation"),
     }
 }
 
-/// Something queued for sending, in order: a buffer or a file range.
+/// Something queued for sending, in order: a buffer, a file range, or the end of sending.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     Buf(SendBuf),
@@ -322,6 +365,8 @@ pub(crate) enum Outgoing {
         offset: u64,
         len: u64,
     },
+    /// `shutdown(SHUT_WR)` once everything before is sent.
+    HalfClose,
 }
 
 impl Outgoing {
@@ -329,7 +374,7 @@ impl Outgoing {
     pub(crate) fn held(&self) -> usize {
         match self {
             Outgoing::Buf(b) => b.len(),
-            Outgoing::File { .. } => 0,
+            Outgoing::File { .. } | Outgoing::HalfClose => 0,
         }
     }
 }

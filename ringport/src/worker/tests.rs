@@ -14,18 +14,19 @@ struct Stuck {
 
 impl Handler for Stuck {
     type Conn = ();
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         io.abort();
     }
 
-    fn completion(&mut self, _: &mut (), _: &mut Io<'_>, _: Completion) {}
+    fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
 
     fn started(&mut self, ctx: &mut WorkerCtx<'_, ()>) {
         let key = ctx.connect(self.to, ()).expect("a socket");
         let slot = key.slot();
-        ctx.conns[slot].io.inflight += 1;
-        ctx.core.ops.insert_phantom(Owner::Conn(slot));
+        ctx.w.ios[slot].inflight += 1;
+        ctx.w.core.ops.insert_phantom(Owner::Conn(slot));
     }
 }
 

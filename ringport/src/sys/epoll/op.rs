@@ -134,7 +134,9 @@ impl Op {
             | Sub::Timeout { .. }
             | Sub::Cancel { .. }
             | Sub::CancelFd { .. }
-            | Sub::OpenBeneath { .. } => unreachable!("completed by the driver, not queued"),
+            | Sub::OpenBeneath { .. }
+            | Sub::ReadAt { .. }
+            | Sub::WriteAt { .. } => unreachable!("completed by the driver, not queued"),
         }
     }
 

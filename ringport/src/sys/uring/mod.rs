@@ -266,6 +266,18 @@ fn entry(sub: Sub) -> squeue::Entry {
         Sub::OpenBeneath { dir, path, how } => {
             opcode::OpenAt2::new(Fd(dir), path, how.cast::<types::OpenHow>()).build()
         }
+        Sub::ReadAt {
+            fd,
+            ptr,
+            len,
+            offset,
+        } => opcode::Read::new(Fd(fd), ptr, len).offset(offset).build(),
+        Sub::WriteAt {
+            fd,
+            ptr,
+            len,
+            offset,
+        } => opcode::Write::new(Fd(fd), ptr, len).offset(offset).build(),
         Sub::Cancel { user_data } => opcode::AsyncCancel::new(user_data).build(),
         Sub::CancelFd { fd } => opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all()).build(),
         Sub::PollIn { fd } => opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32)

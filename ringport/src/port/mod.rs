@@ -1,14 +1,16 @@
 //! The completion port: a set of workers built together, posted to and shut down together.
 
+mod handle;
+mod listen;
+
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::backend::{Backend, BackendKind};
 use crate::buf::BufPool;
@@ -16,6 +18,8 @@ use crate::handler::Handler;
 use crate::sys::{self, Driver, DriverConfig};
 use crate::worker::op::Limits;
 use crate::worker::{Shared, Worker, WorkerConfig};
+pub use handle::{Full, PortHandle, Refused};
+use listen::Endpoint;
 
 /// After everything was aborted, how long a worker waits for the cancellations to complete
 /// before it gives up (and leaks what is still in flight).
@@ -27,7 +31,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 pub struct PortBuilder {
     workers: usize,
     backend: Backend,
-    listen: Vec<SocketAddr>,
+    listen: Vec<Endpoint>,
     buf_count: u16,
     buf_size: u32,
     max_bufs_per_conn: u32,
@@ -36,6 +40,7 @@ pub struct PortBuilder {
     backlog: i32,
     shutdown_timeout: Duration,
     send_timeout: Option<Duration>,
+    message_queue: usize,
     cancel_grace: Duration,
 }
 
@@ -48,6 +53,8 @@ impl PortBuilder {
     pub const DEFAULT_ENTRIES: u32 = 1024;
     /// Default of [`PortBuilder::send_timeout`].
     pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Default of [`PortBuilder::message_queue`].
+    pub const DEFAULT_MESSAGE_QUEUE: usize = 65_536;
 }
 
 impl Default for PortBuilder {
@@ -64,6 +71,7 @@ impl Default for PortBuilder {
             backlog: 4096,
             shutdown_timeout: Duration::from_secs(10),
             send_timeout: Some(Self::DEFAULT_SEND_TIMEOUT),
+            message_queue: Self::DEFAULT_MESSAGE_QUEUE,
             cancel_grace: CANCEL_GRACE,
         }
     }
@@ -85,7 +93,18 @@ impl PortBuilder {
     /// Listens on `addr`: one `SO_REUSEPORT` socket per worker, each with a multishot accept.
     /// With port 0, every worker shares the port the first one gets.
     pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen.push(addr);
+        self.listen.push(Endpoint::Tcp(addr));
+        self
+    }
+
+    /// Listens on a Unix-domain socket at `path` (servers behind a local proxy use one): one
+    /// socket that every worker accepts on. The path must not exist (a file left by a server
+    /// that died is refused, not removed: another server may be using it); the port removes
+    /// the socket file when it stops.
+    ///
+    /// Platform specific: Linux.
+    pub fn listen_unix(mut self, path: impl AsRef<Path>) -> Self {
+        self.listen.push(Endpoint::Unix(path.as_ref().to_owned()));
         self
     }
 
@@ -143,6 +162,13 @@ impl PortBuilder {
         self
     }
 
+    /// Messages and sockets each worker's queue holds (default 65,536): a post beyond it is
+    /// refused ([`Full`]) until the worker drains it.
+    pub fn message_queue(mut self, capacity: usize) -> Self {
+        self.message_queue = capacity.max(1);
+        self
+    }
+
     /// How long workers wait for cancelled operations after aborting everything (tests).
     #[cfg(test)]
     pub(crate) fn cancel_grace(mut self, grace: Duration) -> Self {
@@ -150,77 +176,67 @@ impl PortBuilder {
         self
     }
 
-    /// Starts the workers, each running a handler made by `factory(worker_index)` on its own
-    /// thread.
+    /// Starts the workers, each running a handler made by `factory` on its own thread. The
+    /// factory learns which worker it makes the handler for, how many there are, and gets the
+    /// port's handle (to post to any worker from the start).
     ///
     /// # Errors
     /// When the backend is unavailable, a listener cannot bind, or a worker cannot set up its
     /// ring or buffers.
-    pub fn start<H, F>(self, factory: F) -> io::Result<Port>
+    pub fn start<H, F>(self, factory: F) -> io::Result<Port<H::Msg>>
     where
         H: Handler,
-        F: Fn(usize) -> H + Send + Sync + 'static,
+        F: Fn(&WorkerStart<H::Msg>) -> H + Send + Sync + 'static,
     {
         let (backend, reason) = sys::select(self.backend)?;
-        let mut listeners: Vec<Vec<OwnedFd>> = (0..self.workers).map(|_| Vec::new()).collect();
-        let mut local_addrs = Vec::new();
-        for &addr in &self.listen {
-            let mut addr = addr;
-            for per_worker in &mut listeners {
-                let socket = bind_reuseport(addr, self.backlog)?;
-                addr = socket.local_addr()?.as_socket().expect("an IP listener");
-                per_worker.push(socket.into());
-            }
-            local_addrs.push(addr);
-        }
-
-        let factory = Arc::new(factory);
-        let mut shared = Vec::with_capacity(self.workers);
-        let mut threads = Vec::with_capacity(self.workers);
-        let mut failed = None;
-        for (index, listeners) in listeners.into_iter().enumerate() {
-            let factory = factory.clone();
-            match self.spawn_worker(index, backend, listeners, move |i| factory(i)) {
-                Ok((sh, thread)) => {
-                    shared.push(sh);
-                    threads.push(thread);
-                }
-                Err(e) => {
-                    failed = Some(io::Error::new(
-                        e.kind(),
-                        format!("setting up {backend} worker {index}: {e}"),
-                    ));
-                    break;
-                }
-            }
-        }
-        let port = Port {
-            handle: PortHandle {
-                shared: shared.into(),
-            },
-            threads,
-            local_addrs,
+        let bound = listen::bind(&self.listen, self.workers, self.backlog)?;
+        let shared = (0..self.workers)
+            .map(|_| Shared::new(self.message_queue).map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()?;
+        let handle = PortHandle {
+            shared: shared.into(),
+        };
+        let mut port = Port {
+            handle: handle.clone(),
+            threads: Vec::with_capacity(self.workers),
+            local_addrs: bound.tcp,
+            unix_paths: bound.unix,
             backend,
             reason,
         };
-        match failed {
-            None => Ok(port),
-            // Dropping the port shuts down and joins the workers already started.
-            Some(e) => Err(e),
+        let factory = Arc::new(factory);
+        for (index, listeners) in bound.per_worker.into_iter().enumerate() {
+            let start = WorkerStart {
+                worker: index,
+                workers: self.workers,
+                handle: handle.clone(),
+            };
+            let factory = factory.clone();
+            match self.spawn_worker(start, backend, listeners, move |s| factory(s)) {
+                Ok(thread) => port.threads.push(thread),
+                // Dropping the port shuts down and joins the workers already started.
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("setting up {backend} worker {index}: {e}"),
+                    ))
+                }
+            }
         }
+        Ok(port)
     }
 
-    /// Starts worker `index` and waits until it has set up its ring and buffers.
+    /// Starts a worker and waits until it has set up its ring and buffers.
     fn spawn_worker<H: Handler>(
         &self,
-        index: usize,
+        start: WorkerStart<H::Msg>,
         backend: BackendKind,
         listeners: Vec<OwnedFd>,
-        factory: impl FnOnce(usize) -> H + Send + 'static,
-    ) -> io::Result<(Arc<Shared>, JoinHandle<io::Result<()>>)> {
-        let shared = Arc::new(Shared::new()?);
+        factory: impl FnOnce(&WorkerStart<H::Msg>) -> H + Send + 'static,
+    ) -> io::Result<JoinHandle<io::Result<()>>> {
         let (tx, rx) = mpsc::channel();
-        let (sh, cfg) = (shared.clone(), self.clone());
+        let cfg = self.clone();
+        let index = start.worker;
         let thread = std::thread::Builder::new()
             .name(format!("ringport-w{index}"))
             .spawn(move || {
@@ -249,10 +265,12 @@ impl PortBuilder {
                     cancel_grace: cfg.cancel_grace,
                     limits: Limits::new(cfg.max_bufs_per_conn, cfg.max_unsent, pool.count()),
                 };
-                Worker::new(index, factory(index), driver, pool, listeners, sh, wcfg).run()
+                let shared = start.handle.shared[index].clone();
+                let handler = factory(&start);
+                Worker::new(index, handler, driver, pool, listeners, shared, wcfg).run()
             })?;
         match rx.recv() {
-            Ok(Ok(())) => Ok((shared, thread)),
+            Ok(Ok(())) => Ok(thread),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -265,29 +283,40 @@ impl PortBuilder {
     }
 }
 
-fn bind_reuseport(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket
-        .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))?;
-    socket.listen(backlog)?;
-    Ok(socket)
+/// What a handler factory learns about the worker it makes a handler for.
+#[derive(Debug)]
+pub struct WorkerStart<M> {
+    worker: usize,
+    workers: usize,
+    handle: PortHandle<M>,
+}
+
+impl<M> WorkerStart<M> {
+    /// The worker's index, `0..workers()`.
+    pub fn worker(&self) -> usize {
+        self.worker
+    }
+
+    /// Number of workers of the port.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The port's handle: posts to any worker, shutdown. Keep a clone in the handler.
+    pub fn handle(&self) -> &PortHandle<M> {
+        &self.handle
+    }
 }
 
 /// A running completion port: its worker threads and their listeners.
 ///
 /// Dropping it shuts it down and waits for the workers.
 #[derive(Debug)]
-pub struct Port {
-    handle: PortHandle,
+pub struct Port<M = ()> {
+    handle: PortHandle<M>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     local_addrs: Vec<SocketAddr>,
+    unix_paths: Vec<PathBuf>,
     backend: BackendKind,
     reason: String,
 }
@@ -297,7 +326,9 @@ impl Port {
     pub fn builder() -> PortBuilder {
         PortBuilder::default()
     }
+}
 
+impl<M> Port<M> {
     /// The address of the first listener (with the real port if 0 was asked for).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addrs.first().copied()
@@ -319,13 +350,16 @@ impl Port {
     }
 
     /// A handle that other threads can use to post to and shut down the port.
-    pub fn handle(&self) -> PortHandle {
+    pub fn handle(&self) -> PortHandle<M> {
         self.handle.clone()
     }
 
-    /// Posts a custom completion to `worker` (see [`PortHandle::post`]).
-    pub fn post(&self, worker: usize, value: u64) {
-        self.handle.post(worker, value);
+    /// Posts a message to `worker` (see [`PortHandle::post`]).
+    ///
+    /// # Errors
+    /// [`Full`] with the message, when the worker's queue is full.
+    pub fn post(&self, worker: usize, msg: M) -> Result<(), Full<M>> {
+        self.handle.post(worker, msg)
     }
 
     /// Starts a graceful shutdown (see [`PortHandle::shutdown`]).
@@ -357,56 +391,19 @@ impl Port {
                 result = r;
             }
         }
+        // Every worker closed its listeners: the socket files can go.
+        for path in self.unix_paths.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
         result
     }
 }
 
-impl Drop for Port {
+impl<M> Drop for Port<M> {
     fn drop(&mut self) {
         if !self.threads.is_empty() {
             self.handle.shutdown();
             let _ = self.join_threads();
         }
-    }
-}
-
-/// Posts to and shuts down a port from any thread (IOCP's `PostQueuedCompletionStatus`).
-#[derive(Debug, Clone)]
-pub struct PortHandle {
-    shared: Arc<[Arc<Shared>]>,
-}
-
-impl PortHandle {
-    /// Posts a custom completion carrying `value` to `worker`; its handler's
-    /// [`crate::Handler::posted`] runs on that worker's thread.
-    ///
-    /// # Panics
-    /// If `worker` is not a worker of this port.
-    pub fn post(&self, worker: usize, value: u64) {
-        self.shared[worker].post(value);
-    }
-
-    /// Posts `value` to every worker.
-    pub fn post_all(&self, value: u64) {
-        self.shared.iter().for_each(|s| s.post(value));
-    }
-
-    /// Posts the quit packet to every worker: they stop accepting, ask every connection to
-    /// close ([`crate::Handler::shutdown`]), abort what is left after the shutdown timeout,
-    /// wait for every operation to complete, close every descriptor and exit.
-    pub fn shutdown(&self) {
-        self.shared.iter().for_each(|s| s.quit());
-    }
-
-    /// Shuts down at once: workers stop accepting and abort every connection (peers see a
-    /// reset: a transfer cut short never looks complete), wait for the cancellations and exit.
-    /// Also cuts short a graceful shutdown in progress.
-    pub fn abort(&self) {
-        self.shared.iter().for_each(|s| s.abort());
-    }
-
-    /// Whether [`PortHandle::abort`] was called.
-    pub fn was_aborted(&self) -> bool {
-        self.shared.iter().any(|s| s.abort_requested())
     }
 }
