@@ -9,7 +9,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use ringport::{Completion, CompletionKey, Handler, Io, Port};
+use ringport::{Completion, CompletionKey, Handler, Io, Port, WorkerCtx};
 use tracing::{debug, Level};
 
 use crate::PortSettings;
@@ -80,7 +80,7 @@ impl Handler for Echo {
         }
     }
 
-    fn closed(&mut self, conn: EchoConn, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, conn: EchoConn, key: CompletionKey) {
         if let Some(peer) = conn.peer {
             debug!(%key, %peer, "closed");
         }

@@ -118,14 +118,21 @@ impl fmt::Debug for BufPool {
 
 /// Bytes received into one of the worker's provided buffers.
 ///
-/// Dereferences to the received bytes. Dropping it gives the buffer back to the worker, which
-/// hands it to the kernel again; keeping it (for example to send it back) keeps it out of the
-/// pool, and counts against the quota of the connection it was received on
+/// Dereferences to the received bytes, mutably too: it is owned, and can be changed in place
+/// and sent on as it is ([`SendBuf::Recv`]) without a copy. Dropping it gives the buffer back to
+/// the worker, which hands it to the kernel again; keeping it (for example to send it back)
+/// keeps it out of the pool, and counts against the quota of the connection it was received on
 /// ([`crate::PortBuilder::max_bufs_per_conn`]). It cannot leave its worker thread.
+///
+/// It cannot become a `Vec` without a copy (`to_vec`): its memory is a slot of the worker's
+/// pool, one mapping lent to the kernel, and must go back there. It can shrink to a part of
+/// itself ([`RecvBuf::slice`]) to forward only some of the bytes.
 pub struct RecvBuf {
     pool: Rc<BufPool>,
     bid: u16,
-    len: u32,
+    /// The bytes that are this buffer's: `start..end` of the slot.
+    start: u32,
+    end: u32,
     holder: CompletionKey,
 }
 
@@ -137,9 +144,36 @@ impl RecvBuf {
         RecvBuf {
             pool,
             bid,
-            len,
+            start: 0,
+            end: len,
             holder,
         }
+    }
+
+    /// Keeps only `range` of the bytes (relative to what the buffer holds now), to forward or
+    /// keep a part without copying.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn slice(&mut self, range: impl std::ops::RangeBounds<usize>) {
+        use std::ops::Bound;
+        let len = (self.end - self.start) as usize;
+        let from = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => len,
+        };
+        assert!(
+            from <= to && to <= len,
+            "range {from}..{to} out of 0..{len}"
+        );
+        self.end = self.start + to as u32;
+        self.start += from as u32;
     }
 }
 
@@ -147,10 +181,24 @@ impl Deref for RecvBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the kernel wrote `len` bytes into buffer `bid` before posting the completion;
-        // while this RecvBuf lives the buffer is out of the provided ring, so nothing writes it,
-        // and the Rc keeps the mapping alive.
-        unsafe { std::slice::from_raw_parts(self.pool.addr(self.bid), self.len as usize) }
+        // SAFETY: the kernel wrote `end` bytes into buffer `bid` before posting the completion
+        // (`start..end` is within them); while this RecvBuf lives the buffer is out of the
+        // provided ring and no other RecvBuf holds it, so nothing writes it, and the Rc keeps
+        // the mapping alive.
+        unsafe {
+            let at = self.pool.addr(self.bid).add(self.start as usize);
+            std::slice::from_raw_parts(at, (self.end - self.start) as usize)
+        }
+    }
+}
+
+impl std::ops::DerefMut for RecvBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; and `&mut self` makes this the only reference to the bytes.
+        unsafe {
+            let at = self.pool.addr(self.bid).add(self.start as usize);
+            std::slice::from_raw_parts_mut(at, (self.end - self.start) as usize)
+        }
     }
 }
 
@@ -164,7 +212,7 @@ impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvBuf")
             .field("bid", &self.bid)
-            .field("len", &self.len)
+            .field("len", &(self.end - self.start))
             .finish()
     }
 }
@@ -248,8 +296,14 @@ mod tests {
         let buf = RecvBuf::new(pool.clone(), 2, 5, holder);
         assert_eq!(&*buf, b"hello");
         assert_eq!(pool.free(), 3);
+        let mut buf = buf;
+        buf.make_ascii_uppercase();
+        buf.slice(1..4);
+        assert_eq!(&*buf, b"ELL");
+        buf.slice(1..);
+        assert_eq!(&*buf, b"LL");
         let send = SendBuf::from(buf);
-        assert_eq!(send.len(), 5);
+        assert_eq!(send.len(), 2);
         drop(send);
         assert_eq!(pool.free(), 4);
         let mut out = Vec::new();

@@ -20,10 +20,11 @@
 use std::collections::VecDeque;
 use std::os::fd::{BorrowedFd, RawFd};
 
+use crate::buf::SendBuf;
 use crate::io::Io;
 use crate::key::CompletionKey;
 use crate::sys::Sub;
-use crate::worker::op::{send_parts, OpData, OpId, Outgoing, Owner};
+use crate::worker::op::{send_parts, sendv_parts, OpData, OpId, Outgoing, Owner};
 
 /// Where a connection is on its way to closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,9 @@ pub(crate) enum Recv {
     /// Cancelled; its final completion has not come yet.
     Stopping(OpId),
 }
+
+/// Buffers sent in one call at most (queued ones beyond wait for the next).
+const GATHER: usize = 64;
 
 /// The port's bookkeeping of one connection.
 #[derive(Debug)]
@@ -134,11 +138,15 @@ impl<C> Io<'_, C> {
 
     /// Starts sending `out` from byte `done` on. Starting a send is progress for the send clock.
     pub(crate) fn start_send(&mut self, out: Outgoing, done: u64) {
-        let tick = self.w.core.tick;
+        self.cm().progress_tick = self.w.core.tick;
+        self.resend(out, done);
+    }
+
+    /// Sends `out` from byte `done` on again, without counting it as progress (the kernel said
+    /// "try again": io_uring gives up a send whose socket was still full after a wakeup).
+    pub(crate) fn resend(&mut self, out: Outgoing, done: u64) {
         self.w.core.tick_wanted = true;
-        let c = self.cm();
-        c.progress_tick = tick;
-        let (data, sub) = send_parts(c.fd, out, done);
+        let (data, sub) = send_parts(self.c().fd, out, done);
         let id = self.op(data, sub);
         self.cm().send_op = Some(id);
     }
@@ -148,14 +156,42 @@ impl<C> Io<'_, C> {
         if self.c().connect_op.is_some() || self.c().send_op.is_some() {
             return;
         }
-        match self.cm().send_queue.pop_front() {
+        let queue = &mut self.cm().send_queue;
+        match queue.pop_front() {
             Some(Outgoing::HalfClose) => {
                 self.shut_write();
                 self.send_next();
             }
+            // Several buffers in a row leave in one call.
+            Some(Outgoing::Buf(first)) if matches!(queue.front(), Some(Outgoing::Buf(_))) => {
+                let mut bufs = vec![first];
+                while bufs.len() < GATHER {
+                    match queue.pop_front() {
+                        Some(Outgoing::Buf(b)) => bufs.push(b),
+                        Some(other) => {
+                            queue.push_front(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                self.start_sendv(bufs, 0, true);
+            }
             Some(next) => self.start_send(next, 0),
             None => {}
         }
+    }
+
+    /// Starts sending `bufs` in one call, from byte `skip` of the first; `progress`: whether
+    /// this counts as progress for the send clock (not for a retry after "try again").
+    pub(crate) fn start_sendv(&mut self, bufs: Vec<SendBuf>, skip: usize, progress: bool) {
+        if progress {
+            self.cm().progress_tick = self.w.core.tick;
+        }
+        self.w.core.tick_wanted = true;
+        let (data, sub) = sendv_parts(self.c().fd, bufs, skip);
+        let id = self.op(data, sub);
+        self.cm().send_op = Some(id);
     }
 
     /// Ends the sending direction (the peer reads EOF); receiving goes on.

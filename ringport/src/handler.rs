@@ -17,9 +17,10 @@ pub trait Handler: 'static {
     /// What [`crate::PortHandle::post`] carries to a worker (`()` if nothing is posted).
     type Msg: Send + 'static;
 
-    /// A listener accepted a connection, or a socket was associated with the worker
-    /// ([`crate::PortHandle::associate`], [`WorkerCtx::associate`]). Start its first
-    /// operation here (usually [`Io::recv`]) and return its state.
+    /// A listener accepted a connection, or a socket was associated with the worker from
+    /// outside ([`crate::PortHandle::associate`]). Start its first operation here (usually
+    /// [`Io::recv`]) and return its state. (Connections a handler opens or associates itself
+    /// get their state from it directly: [`crate::WorkerIo::connect`].)
     fn accepted(&mut self, io: &mut Io<'_, Self::Conn>) -> Self::Conn;
 
     /// An operation of the connection completed. `io` also reaches the worker's other
@@ -41,7 +42,7 @@ pub trait Handler: 'static {
         let _ = (worker, msg);
     }
 
-    /// A worker timer armed with [`WorkerCtx::set_timer`] or [`Io::set_timer`] fired.
+    /// A worker timer armed with [`crate::WorkerIo::set_timer`] or [`Io::set_timer`] fired.
     fn timer(&mut self, worker: &mut WorkerCtx<'_, Self::Conn>, timer: TimerId) {
         let _ = (worker, timer);
     }
@@ -55,7 +56,13 @@ pub trait Handler: 'static {
     }
 
     /// The connection is closed: its descriptor is closed and none of its operations is left.
-    fn closed(&mut self, conn: Self::Conn, key: CompletionKey) {
-        let _ = (conn, key);
+    /// `worker` reaches the other connections (to end a relay's other side, tell a room).
+    fn closed(
+        &mut self,
+        worker: &mut WorkerCtx<'_, Self::Conn>,
+        conn: Self::Conn,
+        key: CompletionKey,
+    ) {
+        let _ = (worker, conn, key);
     }
 }

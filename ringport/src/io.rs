@@ -229,6 +229,7 @@ impl<'a, C> Io<'a, C> {
     /// progress for the send timeout reset the connection meanwhile.
     pub fn close(&mut self) {
         if self.c().is_open() {
+            tracing::debug!(key = %self.key(), "close");
             self.cm().life = Life::Draining;
             self.update_recv();
             self.clear_timeout();
@@ -241,6 +242,7 @@ impl<'a, C> Io<'a, C> {
     /// but [`crate::Handler::closed`].
     pub fn abort(&mut self) {
         if matches!(self.c().life, Life::Open | Life::Draining) {
+            tracing::debug!(key = %self.key(), "abort");
             self.cm().life = Life::Draining;
             self.update_recv();
             self.clear_timeout();

@@ -10,11 +10,18 @@
 //! | associate a socket under a completion key | accepted or connected sockets get a [`CompletionKey`] and a [`Handler::Conn`] state |
 //! | `WSARecv` / `WSASend` with an OVERLAPPED | [`Io::recv`] / [`Io::send`]: the operation owns its buffer until it completes |
 //! | `GetQueuedCompletionStatusEx` | each worker dequeues a batch and calls [`Handler::completion`] |
-//! | `PostQueuedCompletionStatus` | [`PortHandle::post`]; the quit packet is [`PortHandle::shutdown`] |
+//! | `PostQueuedCompletionStatus` | [`PortHandle::post`] (a typed [`Handler::Msg`]); the quit packet is [`PortHandle::shutdown`] |
+//! | `CreateIoCompletionPort` (associate an existing handle) | [`PortHandle::associate`], [`WorkerIo::associate`], [`WorkerIo::associate_file`] |
+//! | `ReadFile` / `WriteFile` with an offset | [`Io::read_at`] / [`Io::write_at`] on a file handle |
+//! | any thread issues I/O on any handle | a handler reaches any connection of its worker by key ([`Io::to`]) and posts to other workers |
 //!
 //! One difference: IOCP has one queue for N threads; ringport has one ring per worker
 //! (never shared), and a connection stays on the worker that accepted it. The kernel spreads
 //! connections over workers with one `SO_REUSEPORT` listener each.
+//!
+//! The port also keeps the promises a server needs under pressure, by itself: per-connection
+//! limits on receive buffers and unsent bytes, a send timeout, and resets for cut transfers
+//! (see [`PortBuilder`]).
 //!
 //! # Example: the articles' echo server
 //! ```no_run
@@ -44,6 +51,17 @@
 //! port.join()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Next: connections that talk to each other
+//! Two programs in `examples/` show the rest of the API:
+//! - [`chat`](https://example.invalid/ringport/blob/main/ringport/examples/chat.rs)
+//!   (`cargo run -p ringport --example chat`): a room where every line reaches every member on
+//!   every worker — connections reached by key, typed messages between workers with
+//!   back-pressure, worker timers;
+//! - [`proxy`](https://example.invalid/ringport/blob/main/ringport/examples/proxy.rs)
+//!   (`cargo run -p ringport --example proxy -- --to HOST:PORT`): a TCP forwarder — outgoing
+//!   connections from a handler, zero-copy relaying, back-pressure from the port's buffer quota,
+//!   half-close passed through.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod backend;

@@ -13,7 +13,7 @@ const ABORT_GRACE: Duration = Duration::from_secs(3);
 
 /// Shuts the port down gracefully on the first SIGINT or SIGTERM. A second one aborts it:
 /// every connection is reset at once (a transfer cut short must not look complete to its
-/// client), and the process exits with status 130 at the latest [`ABORT_GRACE`] later.
+/// client), and the process exits with status 130 at the latest three seconds later.
 ///
 /// # Errors
 /// When the signal handlers cannot be installed.

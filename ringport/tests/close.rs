@@ -10,7 +10,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port, SendBuf};
+use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port, SendBuf, WorkerCtx};
 
 #[derive(Debug)]
 enum Event {
@@ -79,7 +79,12 @@ impl Handler for Queuer {
         )));
     }
 
-    fn closed(&mut self, state: CompletionKey, key: CompletionKey) {
+    fn closed(
+        &mut self,
+        _: &mut WorkerCtx<'_, Self::Conn>,
+        state: CompletionKey,
+        key: CompletionKey,
+    ) {
         let _ = self.tx.send(Event::Closed { key, state });
     }
 }
@@ -224,7 +229,12 @@ impl Handler for Lifecycle {
         }
     }
 
-    fn closed(&mut self, (state, _): (CompletionKey, bool), key: CompletionKey) {
+    fn closed(
+        &mut self,
+        _: &mut WorkerCtx<'_, Self::Conn>,
+        (state, _): (CompletionKey, bool),
+        key: CompletionKey,
+    ) {
         let _ = self.tx.send(Event::Closed { key, state });
     }
 }

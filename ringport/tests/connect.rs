@@ -86,7 +86,7 @@ impl Handler for Client {
         }
     }
 
-    fn closed(&mut self, _: Vec<u8>, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, _: Vec<u8>, key: CompletionKey) {
         let _ = self.tx.send(Event::Closed(key));
     }
 }

@@ -9,7 +9,7 @@ use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, CompletionKey, Handler, Io, OpKind};
+use ringport::{Completion, CompletionKey, Handler, Io, OpKind, WorkerCtx};
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -39,7 +39,7 @@ impl Handler for Flood {
         }
     }
 
-    fn closed(&mut self, _: (), _: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, _: (), _: CompletionKey) {
         let _ = self.events.send("closed".into());
     }
 }

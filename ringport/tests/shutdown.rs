@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
-use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port};
+use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port, WorkerCtx};
 
 /// Echoes; a connection whose first byte is `s` (stubborn) ignores the shutdown request, and
 /// one whose first byte is `f` (flood) is sent 32 MiB at once.
@@ -47,7 +47,7 @@ impl Handler for Echo {
         }
     }
 
-    fn closed(&mut self, _: bool, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, _: bool, key: CompletionKey) {
         let _ = self.tx.send(key);
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, CompletionKey, Handler, Io, OpKind};
+use ringport::{Completion, CompletionKey, Handler, Io, OpKind, WorkerCtx};
 use tracing::{debug, Level};
 
 use super::lines::{Lines, Request};
@@ -303,7 +303,7 @@ impl Handler for FileServer {
         self.advance(conn, io);
     }
 
-    fn closed(&mut self, conn: FileConn, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, conn: FileConn, key: CompletionKey) {
         if conn.admitted {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         }

@@ -60,6 +60,8 @@ pub(crate) enum Sub {
     RecvMulti { fd: i32 },
     /// Send `len` bytes from `ptr`.
     Send { fd: i32, ptr: *const u8, len: u32 },
+    /// Send the buffers of `gather`, in order, in one call (`sendmsg` with an iovec array).
+    SendV { fd: i32, gather: *const Gather },
     /// Connect to the address at `addr`.
     Connect {
         fd: i32,
@@ -108,6 +110,41 @@ pub(crate) enum Sub {
         path: *const libc::c_char,
         how: *const OpenHow,
     },
+}
+
+/// Several buffers to send in one call, as the kernel reads them: an iovec array and the
+/// `msghdr` that points to it. Owned (boxed) by its operation. The header comes first, so a
+/// pointer to a `Gather` is a pointer to its `msghdr`.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Gather {
+    msg: libc::msghdr,
+    /// What `msg` points to (held, not read here).
+    _iov: Vec<libc::iovec>,
+}
+
+impl Gather {
+    /// The kernel's view of `slices` (which must outlive it: the operation owns both).
+    pub(crate) fn new<'a>(slices: impl Iterator<Item = &'a [u8]>) -> Box<Self> {
+        let iov: Vec<libc::iovec> = slices
+            .map(|s| libc::iovec {
+                iov_base: s.as_ptr().cast_mut().cast(),
+                iov_len: s.len(),
+            })
+            .collect();
+        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr().cast_mut();
+        msg.msg_iovlen = iov.len() as _;
+        // The Vec's heap array does not move when the Gather does.
+        Box::new(Gather { msg, _iov: iov })
+    }
+
+    /// The header to give `sendmsg`, of the gather at `gather`.
+    pub(crate) fn msghdr(gather: *const Gather) -> *const libc::msghdr {
+        // `msg` is the first field of this `repr(C)` struct.
+        gather.cast()
+    }
 }
 
 /// A relative time as the kernel reads it (`struct __kernel_timespec`).

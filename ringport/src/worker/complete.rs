@@ -13,17 +13,23 @@ use crate::conn::{Life, Recv};
 use crate::io::Io;
 use crate::sys::Cqe;
 
+/// What one completion gives the handler: nothing or one completion, or several buffers back
+/// (a send of several in one call).
+#[derive(Debug)]
+pub(super) enum Events {
+    One(Option<Completion>),
+    Sent(Vec<SendBuf>),
+}
+
 impl<C> Io<'_, C> {
     /// Settles completion `cqe` of operation `id`; `data` is the operation's entry when this
     /// is its final completion (a multishot receive that goes on has none).
-    pub(super) fn complete(
-        &mut self,
-        id: OpId,
-        data: Option<OpData>,
-        cqe: Cqe,
-    ) -> Option<Completion> {
+    pub(super) fn complete(&mut self, id: OpId, data: Option<OpData>, cqe: Cqe) -> Events {
         let res = cqe.result;
-        match data {
+        if let Some(OpData::SendV { bufs, skip, .. }) = data {
+            return self.sent_many(bufs, skip, res);
+        }
+        Events::One(match data {
             None => self.received(cqe, false),
             Some(OpData::Recv) => self.received(cqe, true),
             Some(OpData::Send { buf, done }) => self.sent(buf, done, res),
@@ -39,7 +45,56 @@ impl<C> Io<'_, C> {
             Some(OpData::Read { buf }) => self.read(buf, res),
             Some(OpData::Write { buf, offset, done }) => self.written(buf, offset, done, res),
             // Closes are settled by the worker; cancellations report through their targets.
-            Some(OpData::Close | OpData::Cancel | OpData::Accept | OpData::Poll) => None,
+            Some(
+                OpData::Close
+                | OpData::Cancel
+                | OpData::Accept
+                | OpData::Poll
+                | OpData::SendV { .. },
+            ) => None,
+        })
+    }
+
+    /// A send of several buffers in one call completed with `res`: the buffers wholly sent
+    /// come back (one `Sent` each), the rest is sent on.
+    fn sent_many(&mut self, bufs: Vec<SendBuf>, skip: usize, res: i32) -> Events {
+        self.cm().send_op = None;
+        if matches!(self.c().life, Life::Cancelling { .. } | Life::Closing) {
+            self.cm().unsent -= bufs.iter().map(SendBuf::len).sum::<usize>();
+            return Events::One(None);
+        }
+        if res == -libc::EAGAIN {
+            self.start_sendv(bufs, skip, false);
+            return Events::One(None);
+        }
+        if res < 0 {
+            return Events::One(self.send_failed(OpKind::Send, errno(res)));
+        }
+        let mut left = skip + res as usize;
+        let mut bufs = bufs.into_iter().peekable();
+        let mut sent = Vec::new();
+        while let Some(b) = bufs.next_if(|b| b.len() <= left) {
+            left -= b.len();
+            self.cm().unsent -= b.len();
+            sent.push(b);
+        }
+        let rest: Vec<SendBuf> = bufs.collect();
+        match rest.len() {
+            0 => self.send_next(),
+            _ if res == 0 => {
+                let error = io::Error::new(io::ErrorKind::WriteZero, "the socket took no bytes");
+                return Events::One(self.send_failed(OpKind::Send, error));
+            }
+            1 => {
+                let last = rest.into_iter().next().expect("one");
+                self.start_send(Outgoing::Buf(last), left as u64);
+            }
+            _ => self.start_sendv(rest, left, true),
+        }
+        if self.c().is_open() {
+            Events::Sent(sent)
+        } else {
+            Events::One(None)
         }
     }
 
@@ -75,7 +130,9 @@ impl<C> Io<'_, C> {
                 }
                 None
             }
-            r if r == -libc::ECANCELED => None,
+            // Cancelled by the port (its limits), or io_uring gave up after a wakeup found no
+            // data: armed again when due.
+            r if r == -libc::ECANCELED || r == -libc::EAGAIN => None,
             r => {
                 self.cm().want_recv = false;
                 Some(Completion::Failed {
@@ -90,6 +147,10 @@ impl<C> Io<'_, C> {
         self.cm().send_op = None;
         if matches!(self.c().life, Life::Cancelling { .. } | Life::Closing) {
             self.cm().unsent -= buf.len();
+            return None;
+        }
+        if res == -libc::EAGAIN {
+            self.resend(Outgoing::Buf(buf), done as u64);
             return None;
         }
         if res < 0 {

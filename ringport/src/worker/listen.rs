@@ -92,6 +92,8 @@ impl<H: Handler> Worker<H> {
                     }
                 }
             }
+            // io_uring gave up after a wakeup found nothing to accept: arm again at once.
+            Some(OpData::Accept) if running && cqe.result == -libc::EAGAIN => self.arm_accept(l),
             Some(OpData::Accept) if running => self.accept_failed(l, cqe.result),
             _ => {}
         }

@@ -24,6 +24,7 @@ use crate::conn::ConnIo;
 use crate::handler::Handler;
 use crate::io::Io;
 use crate::sys::{Cqe, Driver, Sub};
+use complete::Events;
 use ctx::install;
 pub use ctx::{TimerId, WorkerCtx, WorkerIo};
 use listen::Listener;
@@ -292,16 +293,31 @@ impl<H: Handler> Worker<H> {
             if cqe.result < 0 {
                 tracing::warn!(key = %io.key, "close: {}", op::errno(cqe.result));
             }
-            self.handler.closed(state, io.key);
+            let mut ctx = WorkerCtx {
+                w: view!(self),
+                states: &mut self.states,
+            };
+            self.handler.closed(&mut ctx, state, io.key);
+            self.install_fresh();
             return;
         }
         let mut io = Io {
             w: view!(self),
             slot,
         };
-        if let Some(event) = io.complete(id, data, cqe) {
-            let state = self.states[slot].as_mut().expect("a connection's state");
-            self.handler.completion(state, &mut io, event);
+        let state = self.states[slot].as_mut().expect("a connection's state");
+        match io.complete(id, data, cqe) {
+            Events::One(None) => {}
+            Events::One(Some(event)) => self.handler.completion(state, &mut io, event),
+            Events::Sent(bufs) => {
+                for buf in bufs {
+                    if io.is_closing() {
+                        break; // no completion after close or abort
+                    }
+                    self.handler
+                        .completion(state, &mut io, Completion::Sent(buf));
+                }
+            }
         }
         drop(io);
         self.install_fresh();

@@ -20,7 +20,7 @@ use slab::Slab;
 
 use crate::buf::{BufPool, SendBuf};
 use crate::key::CompletionKey;
-use crate::sys::{Cqe, Driver, OpenHow, Sub, Timespec};
+use crate::sys::{Cqe, Driver, Gather, OpenHow, Sub, Timespec};
 
 /// Who receives an operation's completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,12 @@ pub(crate) enum OpData {
     Send {
         buf: SendBuf,
         done: usize,
+    },
+    /// Several buffers in one call; `skip` bytes of the first were sent before.
+    SendV {
+        bufs: Vec<SendBuf>,
+        skip: usize,
+        _gather: Box<Gather>,
     },
     SendFile {
         file: Rc<File>,
@@ -315,6 +321,29 @@ pub(crate) fn write_parts(fd: i32, offset: u64, buf: SendBuf, done: usize) -> (O
         offset: offset + done as u64,
     };
     (OpData::Write { buf, offset, done }, sub)
+}
+
+/// The operation that sends `bufs` in one call over socket `fd`, from byte `skip` of the first.
+pub(crate) fn sendv_parts(fd: i32, bufs: Vec<SendBuf>, skip: usize) -> (OpData, Sub) {
+    let slices = bufs.iter().enumerate().map(|(i, b)| {
+        if i == 0 {
+            &b.as_slice()[skip..]
+        } else {
+            b.as_slice()
+        }
+    });
+    // The buffers' heap storage does not move when `bufs` moves into the table.
+    let gather = Gather::new(slices);
+    let sub = Sub::SendV {
+        fd,
+        gather: &*gather,
+    };
+    let data = OpData::SendV {
+        bufs,
+        skip,
+        _gather: gather,
+    };
+    (data, sub)
 }
 
 /// The operation that sends `out` from byte `done` on over socket `fd`.

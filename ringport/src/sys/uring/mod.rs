@@ -22,7 +22,7 @@ use std::time::Duration;
 use io_uring::types::{CancelBuilder, Fd, SubmitArgs};
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::{Cqe, DriverConfig, Sub};
+use super::{Cqe, DriverConfig, Gather, Sub};
 use crate::buf::BufPool;
 use buf_ring::BufRing;
 use send_file::{SendFiles, Step, Transfer, INTERNAL};
@@ -258,6 +258,9 @@ fn entry(sub: Sub) -> squeue::Entry {
         Sub::RecvMulti { fd } => opcode::RecvMulti::new(Fd(fd), buf_ring::GROUP).build(),
         Sub::Send { fd, ptr, len } => opcode::Send::new(Fd(fd), ptr, len)
             .flags(libc::MSG_NOSIGNAL)
+            .build(),
+        Sub::SendV { fd, gather } => opcode::SendMsg::new(Fd(fd), Gather::msghdr(gather))
+            .flags(libc::MSG_NOSIGNAL as u32)
             .build(),
         Sub::Connect { fd, addr, len } => opcode::Connect::new(Fd(fd), addr, len).build(),
         Sub::Close { fd } => opcode::Close::new(Fd(fd)).build(),
