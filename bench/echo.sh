@@ -11,6 +11,8 @@
 #   CONNS="1 50 500"           connection counts
 #   SIZES="64 4096"            message sizes in bytes
 #   SERVERS="ringport ringport-epoll tokio monoio threads"
+#   BASELINE=path/to/ringport  another ringport binary (an older build, to check a change): adds the
+#                              servers "baseline" and "baseline-epoll", run side by side with the rest
 #   REPEAT=1                   runs per cell and server; the table shows the median of each metric
 #   SERVER_CPU=0 LOADGEN_CPU=1 CPUs to pin to
 #   BASE_PORT=17700            first port tried; every run takes a fresh port (no TIME_WAIT clashes)
@@ -26,7 +28,8 @@ ROOT=$PWD
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 50 500"}
 SIZES=${SIZES:-"64 4096"}
-SERVERS=${SERVERS:-"ringport ringport-epoll tokio monoio threads"}
+BASELINE=${BASELINE:-}
+SERVERS=${SERVERS:-"ringport ringport-epoll tokio monoio threads${BASELINE:+ baseline baseline-epoll}"}
 REPEAT=${REPEAT:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -76,6 +79,8 @@ server_cmd() {
     tokio) printf '%s\n' "$BIN/peer-tokio-echo" --listen "$addr" --threads 1 ;;
     monoio) printf '%s\n' "$BIN/peer-monoio-echo" --listen "$addr" --threads 1 ;;
     threads) printf '%s\n' "$BIN/peer-threads-echo" --listen "$addr" ;;
+    baseline) printf '%s\n' "${BASELINE:-baseline-unset}" echo --listen "$addr" --threads 1 --backend uring ;;
+    baseline-epoll) printf '%s\n' "${BASELINE:-baseline-unset}" echo --listen "$addr" --threads 1 --backend epoll ;;
     *) return 1 ;;
     esac
 }
@@ -85,7 +90,7 @@ server_cmd() {
 servers=()
 for s in $SERVERS; do
     if ! cmd=$(server_cmd "$s" 0); then
-        note "unknown server '$s' (known: ringport ringport-epoll tokio monoio threads); skipping it"
+        note "unknown server '$s' (known: ringport ringport-epoll tokio monoio threads baseline baseline-epoll); skipping it"
     elif [[ ! -x ${cmd%%$'\n'*} ]]; then
         note "server $s: ${cmd%%$'\n'*} is missing; skipping it"
     else
