@@ -7,10 +7,15 @@ use std::time::Duration;
 use anyhow::Context;
 use ringport::Backend;
 use ringport_servers::files::{self, FilesConfig};
+use ringport_servers::http::{log::Target, HttpConfig};
 
 use crate::info::default_workers;
 
 /// Flags of `ringport serve`.
+///
+/// One port speaks both protocols, told apart by the first request line: `METHOD SP target
+/// SP HTTP/x.y` is HTTP/1.1 (GET and HEAD of the files, for browsers, curl and wget), anything
+/// else is a file name of the nc protocol.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The folder to serve (default: the current folder).
@@ -28,19 +33,95 @@ pub struct Args {
     /// Longest file name accepted, in bytes.
     #[arg(long, default_value_t = 4096)]
     max_name: usize,
-    /// Seconds a connection may stay idle (no request, no transfer) before it is closed.
+    /// Seconds an nc connection may stay idle (no request, no transfer) before it is closed
+    /// (HTTP connections: --keepalive-timeout).
     #[arg(long, default_value_t = 300.0)]
     idle_timeout: f64,
-    /// Connections served at once; more are told "server busy" and closed.
+    /// Connections served at once, nc and HTTP together; more get the nc line "error: server
+    /// busy, try again" and are closed.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
     /// Seconds that shutdown (SIGINT/SIGTERM) lets transfers in flight finish.
     #[arg(long, default_value_t = 10.0)]
     shutdown_timeout: f64,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// The HTTP side's flags.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "HTTP")]
+struct HttpArgs {
+    /// A folder without index.html gets an HTML listing of its entries (else 404).
+    #[arg(long)]
+    list: bool,
+    /// Serve and list names starting with a dot (else they are 404).
+    #[arg(long)]
+    hidden: bool,
+    /// Never send precompressed side files (NAME.br, NAME.zst, NAME.gz beside NAME, sent to
+    /// clients whose Accept-Encoding takes that coding).
+    #[arg(long)]
+    no_precompressed: bool,
+    /// The Cache-Control value sent with files, e.g. "max-age=3600" (none by default).
+    #[arg(long, value_name = "VALUE")]
+    cache_control: Option<String>,
+    /// Write an access log in the combined format to FILE (appended), or to standard output
+    /// with "-".
+    #[arg(long, value_name = "FILE|-")]
+    access_log: Option<Target>,
+    /// Longest request head (request line and headers) in bytes: longer gets 414 or 431.
+    #[arg(long, default_value_t = 16 * 1024, value_parser = clap::value_parser!(u32).range(256..=1 << 20))]
+    max_header_bytes: u32,
+    /// Most header lines in a request (at most 128): more gets 431.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=128))]
+    max_headers: u16,
+    /// Seconds a request's head (and any body, up to --max-body) may take to arrive from its
+    /// first byte: past it 408 and close.
+    #[arg(long, default_value_t = 10.0)]
+    header_timeout: f64,
+    /// Seconds an HTTP keep-alive connection may wait for its next request.
+    #[arg(long, default_value_t = 60.0)]
+    keepalive_timeout: f64,
+    /// Longest request body read and dropped, in bytes: longer gets 413 and close.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_body: u64,
+    /// MiB of small files kept in memory (shared out among workers; 0 turns the cache off).
+    /// Every hit checks the file on disk first, so a changed file is never served stale.
+    #[arg(long, default_value_t = 64)]
+    cache_mib: u64,
+    /// Largest file kept in that cache, in KiB.
+    #[arg(long, default_value_t = 64)]
+    cache_max_file_kib: u64,
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value).with_context(|| format!("{flag} {value}"))
+}
+
+fn http_config(args: HttpArgs) -> anyhow::Result<HttpConfig> {
+    let positive = |value: f64, flag: &str| {
+        let d = seconds(value, flag)?;
+        anyhow::ensure!(
+            d >= Duration::from_millis(1),
+            "{flag} {value}: at least 0.001 s"
+        );
+        Ok(d)
+    };
+    Ok(HttpConfig {
+        list: args.list,
+        hidden: args.hidden,
+        precompressed: !args.no_precompressed,
+        cache_control: args.cache_control,
+        access_log: args.access_log,
+        max_header_bytes: args.max_header_bytes as usize,
+        max_headers: usize::from(args.max_headers),
+        header_timeout: positive(args.header_timeout, "--header-timeout")?,
+        keepalive_timeout: positive(args.keepalive_timeout, "--keepalive-timeout")?,
+        max_body: args.max_body,
+        cache_size: args.cache_mib.saturating_mul(1 << 20),
+        cache_max_file: args.cache_max_file_kib.saturating_mul(1 << 10),
+        ..HttpConfig::default()
+    })
 }
 
 /// Serves files until SIGINT or SIGTERM.
@@ -54,11 +135,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
         max_connections: args.max_connections,
         shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
+        http: http_config(args.http)?,
     };
-    // Every connection is a descriptor: take all the process may have.
-    if let Err(e) = ringport::raise_fd_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
     // Every connection is a descriptor: take all the process may have.
     if let Err(e) = ringport::raise_fd_limit() {
         tracing::warn!("cannot raise the open-file limit: {e}");

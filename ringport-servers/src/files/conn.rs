@@ -112,6 +112,14 @@ impl FileServer {
         io.send(refused.line(&name));
     }
 
+    /// Takes bytes that arrived before the connection was known to speak nc (read by the
+    /// protocol sniffer of [`super::dispatch`]), as if just received.
+    pub(crate) fn feed(&self, conn: &mut FileConn, io: &mut Io<'_>, data: &[u8]) {
+        conn.lines.push(data);
+        io.set_timeout(self.shared.cfg.idle_timeout);
+        self.advance(conn, io);
+    }
+
     fn sent(&self, conn: &mut FileConn, io: &mut Io<'_>) {
         if let Serving::Sending { name, size, since } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)

@@ -5,8 +5,12 @@
 //!
 //! Nothing outside the served folder is ever opened: names are resolved by the kernel beneath
 //! it (`openat2` with `RESOLVE_BENEATH`), not by string checks.
+//!
+//! The same port speaks HTTP/1.1 ([`crate::http`]): [`dispatch`] tells the protocols apart by
+//! the first request line.
 
 mod conn;
+pub mod dispatch;
 pub mod lines;
 pub mod reply;
 
@@ -20,7 +24,10 @@ use std::time::Duration;
 
 use ringport::{Backend, Port};
 
+use crate::http::log::AccessLog;
+use crate::http::{HttpConfig, HttpServer, HttpShared};
 pub use conn::FileServer;
+pub use dispatch::Server;
 
 /// Settings of a file server.
 #[derive(Debug, Clone)]
@@ -41,6 +48,8 @@ pub struct FilesConfig {
     pub max_connections: usize,
     /// How long shutdown lets transfers in flight finish.
     pub shutdown_timeout: Duration,
+    /// The HTTP side.
+    pub http: HttpConfig,
 }
 
 impl FilesConfig {
@@ -55,6 +64,7 @@ impl FilesConfig {
             idle_timeout: Duration::from_secs(300),
             max_connections: 10_000,
             shutdown_timeout: Duration::from_secs(10),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -95,10 +105,11 @@ pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
     Ok(dir.into())
 }
 
-/// Starts a file server.
+/// Starts a file server (nc and HTTP on the same port).
 ///
 /// # Errors
-/// When the folder cannot be opened or the port cannot start.
+/// When the folder cannot be opened, the access log cannot be opened, or the port cannot
+/// start.
 pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
     let fds = ringport::fd_limit()?;
     let max_connections = cfg
@@ -110,16 +121,39 @@ pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
              and each connection may need two (raise it with `ulimit -n`)"
         );
     }
+    let root = Arc::new(open_root(&cfg.root)?);
     let shared = Arc::new(Shared {
-        root: Arc::new(open_root(&cfg.root)?),
+        root: root.clone(),
         cfg: cfg.clone(),
         connections: AtomicUsize::new(0),
         max_connections,
     });
+    let log = cfg
+        .http
+        .access_log
+        .as_ref()
+        .map(AccessLog::open)
+        .transpose()?;
+    let http = Arc::new(HttpShared {
+        root,
+        cfg: cfg.http.clone(),
+        log,
+        workers: cfg.workers,
+    });
+    let sniff_limit = cfg.http.max_header_bytes;
+    let header_timeout = cfg.http.header_timeout;
     Port::builder()
         .workers(cfg.workers)
         .backend(cfg.backend)
         .listen(cfg.listen)
         .shutdown_timeout(cfg.shutdown_timeout)
-        .start(move |_| FileServer::new(shared.clone()))
+        .start(move |_| {
+            Server::new(
+                FileServer::new(shared.clone()),
+                HttpServer::new(http.clone()),
+                sniff_limit,
+                header_timeout,
+                http.log.is_some(),
+            )
+        })
 }
