@@ -10,6 +10,7 @@
 use ringport::{Completion, CompletionKey, Handler, Io};
 
 use super::conn::{FileConn, FileServer};
+use crate::http::response::{error, ErrorExtras, Persist, Status};
 use crate::http::sniff::{sniff, Protocol};
 use crate::http::{HttpConn, HttpServer};
 
@@ -134,7 +135,16 @@ impl Handler for Server {
                 }
                 self.nc.completion(&mut conn.nc, io, Completion::Eof);
             }
-            (Speaking::Unknown(held), Completion::Timeout) if !held.is_empty() => io.close(),
+            (Speaking::Unknown(held), Completion::Timeout) if !held.is_empty() => {
+                // A first line that was still arriving: if it had come as far as `METHOD SP`,
+                // it was probably HTTP, and gets its 408.
+                if held.contains(&b' ') {
+                    let extras = ErrorExtras::default();
+                    let (reply, _) = error(Status::RequestTimeout, false, Persist::Close, &extras);
+                    io.send(reply);
+                }
+                io.close();
+            }
             (Speaking::Unknown(_), c) => self.nc.completion(&mut conn.nc, io, c),
         }
     }
