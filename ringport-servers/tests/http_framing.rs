@@ -162,7 +162,7 @@ fn slow_and_idle_clients_are_closed() {
                 }
                 let took = start.elapsed();
                 got.extend(util::read_to_end(&s, true));
-                (start.elapsed(), String::from_utf8_lossy(&got).into_owned())
+                (took, String::from_utf8_lossy(&got).into_owned())
             })
         };
         let slow = [slow(0), slow(21)];
