@@ -27,7 +27,7 @@
 
 pub mod cache;
 pub mod conditional;
-mod conn;
+pub mod conn;
 pub mod date;
 pub mod listing;
 pub mod log;
