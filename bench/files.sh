@@ -30,7 +30,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-
+BENCH=files
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 FILES=${FILES:-"1:16 256:2"}
@@ -45,11 +47,6 @@ BUILD=${BUILD:-1}
 INSTALL=${INSTALL:-1}
 RINGPORT=${RINGPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ringport}
 
-note() { echo "files.sh: $*" >&2; }
-die() {
-    note "$*"
-    exit 1
-}
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds, not '$DURATION'"
 [[ $WARMUP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "WARMUP must be seconds, not '$WARMUP'"
@@ -60,9 +57,6 @@ for f in $FILES; do
 done
 command -v python3 >/dev/null || die "python3 is needed to read the JSON results"
 
-BENCH=files
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 # --- tools: nginx and iperf3, installed when missing ---------------------------------------------------
 servers=()
@@ -84,14 +78,7 @@ fi
 [[ -x $RINGPORT ]] || die "$RINGPORT is missing (build ringport-cli, or set RINGPORT)"
 
 # Pinning needs taskset and the two CPUs; without them the runs still work, unpinned.
-server_pin=()
-loadgen_pin=()
-if command -v taskset >/dev/null && taskset -c "$SERVER_CPU,$LOADGEN_CPU" true 2>/dev/null; then
-    server_pin=(taskset -c "$SERVER_CPU")
-    loadgen_pin=(taskset -c "$LOADGEN_CPU")
-else
-    note "cannot pin to CPUs $SERVER_CPU and $LOADGEN_CPU (taskset missing or too few CPUs); running unpinned"
-fi
+pin_cpus
 discard=()
 [[ $DISCARD == 1 ]] && discard=(--discard)
 run_limit=$((${WARMUP%.*} + 1 + DURATION + 60))

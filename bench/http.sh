@@ -34,7 +34,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-
+BENCH=http
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 DURATION=${DURATION:-5}
 SIZES=${SIZES:-"1 64 1024"}
 CONNS=${CONNS:-"50 256"}
@@ -50,11 +52,6 @@ BUILD=${BUILD:-1}
 INSTALL=${INSTALL:-1}
 RINGPORT=${RINGPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ringport}
 
-note() { echo "http.sh: $*" >&2; }
-die() {
-    note "$*"
-    exit 1
-}
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds, not '$DURATION'"
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer, not '$REPEAT'"
@@ -64,9 +61,6 @@ for v in $SIZES $CONNS $LARGE $LARGE_CONNS; do
 done
 command -v python3 >/dev/null || die "python3 is needed to read the results"
 
-BENCH=http
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 install wrk wrk || die "wrk is needed"
 servers=()
@@ -87,14 +81,7 @@ if [[ $BUILD == 1 ]]; then
 fi
 [[ -x $RINGPORT ]] || die "$RINGPORT is missing (build ringport-cli, or set RINGPORT)"
 
-server_pin=()
-loadgen_pin=()
-if command -v taskset >/dev/null && taskset -c "$SERVER_CPU,$LOADGEN_CPU" true 2>/dev/null; then
-    server_pin=(taskset -c "$SERVER_CPU")
-    loadgen_pin=(taskset -c "$LOADGEN_CPU")
-else
-    note "cannot pin to CPUs $SERVER_CPU and $LOADGEN_CPU; running unpinned"
-fi
+pin_cpus
 run_limit=$((DURATION + 60))
 hz=$(getconf CLK_TCK)
 

@@ -1,7 +1,13 @@
 # Shared by the benchmark scripts (bench/files.sh, bench/http.sh): process cleanup by PID, tools
 # installed when missing, free ports, pinned servers, machine load, the nginx configuration.
-# Source it after setting BENCH (a name for the temporary folder), BASE_PORT, INSTALL, SETTLE and $log,
-# and defining note().
+# Source it with BENCH set (the script's name); the functions below read the knobs BASE_PORT, INSTALL,
+# SETTLE, SERVER_CPU and LOADGEN_CPU and the run log $log when they are called.
+
+note() { echo "$BENCH.sh: $*" >&2; }
+die() {
+    note "$*"
+    exit 1
+}
 
 # --- cleanup: every process started here is killed by its PID ------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringport-$BENCH.XXXXXX")
@@ -110,9 +116,9 @@ settle() {
     done
 }
 
-next_port=${BASE_PORT:?set BASE_PORT before sourcing lib.sh}
-# take_port: sets $port to the next port that nothing listens on.
+# take_port: sets $port to the next port that nothing listens on (from BASE_PORT on).
 take_port() {
+    : "${next_port:=$BASE_PORT}"
     while listening "$next_port"; do
         next_port=$((next_port + 1))
     done
@@ -171,4 +177,17 @@ $extra
 }
 EOF
     echo "$conf"
+}
+
+# pin_cpus: sets server_pin and loadgen_pin to the taskset prefixes for SERVER_CPU and LOADGEN_CPU (empty,
+# with a note, where taskset or the CPUs are missing).
+pin_cpus() {
+    server_pin=()
+    loadgen_pin=()
+    if command -v taskset >/dev/null && taskset -c "$SERVER_CPU,$LOADGEN_CPU" true 2>/dev/null; then
+        server_pin=(taskset -c "$SERVER_CPU")
+        loadgen_pin=(taskset -c "$LOADGEN_CPU")
+    else
+        note "cannot pin to CPUs $SERVER_CPU and $LOADGEN_CPU (taskset missing or too few CPUs); running unpinned"
+    fi
 }
