@@ -92,7 +92,7 @@ impl Default for HttpConfig {
             keepalive_timeout: Duration::from_secs(60),
             max_body: 1024 * 1024,
             cache_size: 64 * 1024 * 1024,
-            cache_max_file: 64 * 1024,
+            cache_max_file: 16 * 1024,
             cache_settle: cache::SETTLE,
         }
     }
