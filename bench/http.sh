@@ -20,6 +20,7 @@
 #   SERVERS="ringport ringport-nocache nginx"
 #                              ringport-nocache is ringport with --cache-mib 0; nginx-ofc is nginx with
 #                              open_file_cache (max=1000)
+#   RINGPORT_FLAGS=            extra flags of the ringport servers (e.g. "--cache-max-file-kib 64")
 #   LARGE=256                  MiB of the large file ("" skips the large-file runs)
 #   LARGE_CONNS=2              connections of the large-file runs
 #   REPEAT=3                   runs per cell and server; tables show medians
@@ -51,6 +52,7 @@ BASE_PORT=${BASE_PORT:-18900}
 BUILD=${BUILD:-1}
 INSTALL=${INSTALL:-1}
 RINGPORT=${RINGPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ringport}
+read -r -a ringport_flags <<<"${RINGPORT_FLAGS:-}"
 
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds, not '$DURATION'"
@@ -109,9 +111,11 @@ cpu_ticks() {
 start() {
     local server=$1 port=$2
     case $server in
-    ringport) start_server "$port" "$RINGPORT" -q serve "$www" --listen "127.0.0.1:$port" --threads 1 ;;
-    ringport-nocache)
-        start_server "$port" "$RINGPORT" -q serve "$www" --listen "127.0.0.1:$port" --threads 1 --cache-mib 0
+    ringport | ringport-nocache)
+        local cache=()
+        [[ $server == ringport-nocache ]] && cache=(--cache-mib 0)
+        start_server "$port" "$RINGPORT" -q serve "$www" --listen "127.0.0.1:$port" --threads 1 \
+            "${cache[@]}" "${ringport_flags[@]}"
         ;;
     nginx) start_server "$port" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$(nginx_conf "$port" "$www")" ;;
     nginx-ofc)
