@@ -15,7 +15,7 @@
 #
 # Knobs (environment):
 #   DURATION=5                 whole seconds per measured run (after a 1 s unmeasured warmup)
-#   SIZES="1 64 1024"          file sizes in KiB (random content)
+#   SIZES="1 64 1024"          file sizes in KiB (random content; "" runs only the large file)
 #   CONNS="50 256"             wrk connection counts
 #   SERVERS="ringport ringport-nocache nginx"
 #                              ringport-nocache is ringport with --cache-mib 0; nginx-ofc is nginx with
@@ -39,7 +39,7 @@ BENCH=http
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 DURATION=${DURATION:-5}
-SIZES=${SIZES:-"1 64 1024"}
+SIZES=${SIZES-"1 64 1024"}
 CONNS=${CONNS:-"50 256"}
 SERVERS=${SERVERS:-"ringport ringport-nocache nginx"}
 LARGE=${LARGE-256}
