@@ -142,8 +142,15 @@ fn connection(
         }
         while got < size {
             let want = (size - got).min(CHUNK as u64) as usize;
-            let n = splice(sock.as_fd(), None, &pipe_w, None, want, SpliceFlags::MOVE)
-                .map_err(|e| io(e.into()))?;
+            let n = match splice(sock.as_fd(), None, &pipe_w, None, want, SpliceFlags::MOVE) {
+                Ok(n) => n,
+                // The socket's receive timeout: the download stalled.
+                Err(rustix::io::Errno::AGAIN) => {
+                    let why = format!("no byte for {stall:?} after {got} of {size} bytes");
+                    return Err((Failure::Io, why));
+                }
+                Err(e) => return Err(io(e.into())),
+            };
             if n == 0 {
                 return Err((Failure::Io, format!("EOF after {got} of {size} bytes")));
             }
