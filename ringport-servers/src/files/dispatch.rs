@@ -7,6 +7,8 @@
 //! read are held (at most the HTTP head limit, plus one receive), and once bytes have come the
 //! rest of the first line must come within the HTTP header timeout.
 
+use std::time::Instant;
+
 use ringport::{Completion, CompletionKey, Handler, Io};
 
 use super::conn::{FileConn, FileServer};
@@ -47,8 +49,9 @@ impl Server {
 /// Which protocol a connection speaks.
 #[derive(Debug)]
 enum Speaking {
-    /// Not known yet: the bytes read so far.
-    Unknown(Vec<u8>),
+    /// Not known yet: the bytes read so far, and the deadline for the rest of the first
+    /// request (set when its first byte came).
+    Unknown(Vec<u8>, Option<Instant>),
     /// The nc protocol.
     Nc,
     /// HTTP.
@@ -65,7 +68,7 @@ pub struct Conn {
 impl Server {
     /// Bytes of a connection whose protocol is not known yet.
     fn sniff(&mut self, conn: &mut Conn, io: &mut Io<'_>, data: ringport::RecvBuf) {
-        let Speaking::Unknown(held) = &mut conn.speaking else {
+        let Speaking::Unknown(held, deadline) = &mut conn.speaking else {
             unreachable!("sniffing a connection whose protocol is known")
         };
         let first = held.is_empty();
@@ -78,6 +81,7 @@ impl Server {
                 if first {
                     held.extend_from_slice(&data);
                     io.set_timeout(self.header_timeout);
+                    *deadline = Some(Instant::now() + self.header_timeout);
                 }
             }
             Protocol::Nc => {
@@ -93,12 +97,13 @@ impl Server {
             }
             Protocol::Http => {
                 let held = std::mem::take(held);
+                let deadline = *deadline;
                 let peer = if self.log_peers {
                     io.peer_addr().ok()
                 } else {
                     None
                 };
-                let mut http = Box::new(HttpConn::new(peer));
+                let mut http = Box::new(HttpConn::new(peer, deadline));
                 if first {
                     self.http.start(&mut http, io, &data);
                 } else {
@@ -117,7 +122,7 @@ impl Handler for Server {
     fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
         Conn {
             nc: self.nc.accepted(io),
-            speaking: Speaking::Unknown(Vec::new()),
+            speaking: Speaking::Unknown(Vec::new(), None),
         }
     }
 
@@ -125,8 +130,8 @@ impl Handler for Server {
         match (&mut conn.speaking, completion) {
             (Speaking::Nc, c) => self.nc.completion(&mut conn.nc, io, c),
             (Speaking::Http(http), c) => self.http.completion(http, io, c),
-            (Speaking::Unknown(_), Completion::Received(data)) => self.sniff(conn, io, data),
-            (Speaking::Unknown(held), Completion::Eof) => {
+            (Speaking::Unknown(..), Completion::Received(data)) => self.sniff(conn, io, data),
+            (Speaking::Unknown(held, _), Completion::Eof) => {
                 // A last line without its end: an nc name (the nc side decides what to do).
                 let held = std::mem::take(held);
                 conn.speaking = Speaking::Nc;
@@ -135,7 +140,7 @@ impl Handler for Server {
                 }
                 self.nc.completion(&mut conn.nc, io, Completion::Eof);
             }
-            (Speaking::Unknown(held), Completion::Timeout) if !held.is_empty() => {
+            (Speaking::Unknown(held, _), Completion::Timeout) if !held.is_empty() => {
                 // A first line that was still arriving: if it had come as far as `METHOD SP`,
                 // it was probably HTTP, and gets its 408.
                 if held.contains(&b' ') {
@@ -145,14 +150,14 @@ impl Handler for Server {
                 }
                 io.close();
             }
-            (Speaking::Unknown(_), c) => self.nc.completion(&mut conn.nc, io, c),
+            (Speaking::Unknown(..), c) => self.nc.completion(&mut conn.nc, io, c),
         }
     }
 
     fn shutdown(&mut self, conn: &mut Conn, io: &mut Io<'_>) {
         match &mut conn.speaking {
             Speaking::Http(http) => self.http.shutdown(http, io),
-            Speaking::Nc | Speaking::Unknown(_) => self.nc.shutdown(&mut conn.nc, io),
+            Speaking::Nc | Speaking::Unknown(..) => self.nc.shutdown(&mut conn.nc, io),
         }
     }
 

@@ -146,8 +146,10 @@ pub struct HttpConn {
 }
 
 impl HttpConn {
-    /// A connection from `peer` (known only when it is logged).
-    pub fn new(peer: Option<SocketAddr>) -> Self {
+    /// A connection from `peer` (known only when it is logged). `deadline`: the first request
+    /// began arriving before the connection was known to speak HTTP, and must be whole by then
+    /// (the timer armed for it then fires at that time).
+    pub fn new(peer: Option<SocketAddr>, deadline: Option<Instant>) -> Self {
         HttpConn {
             peer,
             input: Vec::new(),
@@ -158,10 +160,17 @@ impl HttpConn {
             phase: Phase::Serving,
             eof: false,
             quitting: false,
-            timer: Timer {
-                wait: Wait::Idle,
-                deadline: Instant::now(),
-                armed: None,
+            timer: match deadline {
+                Some(deadline) => Timer {
+                    wait: Wait::Request,
+                    deadline,
+                    armed: Some(deadline),
+                },
+                None => Timer {
+                    wait: Wait::Idle,
+                    deadline: Instant::now(),
+                    armed: None,
+                },
             },
         }
     }
