@@ -4,7 +4,9 @@ mod bench;
 mod echo;
 mod info;
 mod logging;
+mod port_args;
 mod serve;
+mod serving;
 
 use std::ffi::OsString;
 

@@ -2,14 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
-use ringport::Backend;
 use ringport_servers::files::{self, FilesConfig};
 use ringport_servers::http::{log::Target, HttpConfig};
 
-use crate::info::default_workers;
+use crate::port_args::{timeout, PortArgs, Timeout};
 
 /// Flags of `ringport serve`.
 ///
@@ -24,26 +22,23 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8182")]
     listen: SocketAddr,
-    /// Worker threads (default: available CPUs).
-    #[arg(long, default_value_t = default_workers())]
-    threads: usize,
-    /// Backend: auto, uring or epoll.
-    #[arg(long, env = Backend::ENV, default_value = "auto")]
-    backend: Backend,
     /// Longest file name accepted, in bytes.
     #[arg(long, default_value_t = 4096)]
     max_name: usize,
-    /// Seconds an nc connection may stay idle (no request, no transfer) before it is closed
-    /// (HTTP connections: --keepalive-timeout).
-    #[arg(long, default_value_t = 300.0)]
-    idle_timeout: f64,
+    /// Seconds an nc connection may stay idle (no request in progress, no transfer) before it
+    /// is closed (0: never; HTTP connections: --keepalive-timeout).
+    #[arg(long, default_value = "300", value_name = "SECS", value_parser = timeout)]
+    idle_timeout: Timeout,
+    /// Seconds within which a file name must arrive whole once its first byte has (0: no
+    /// limit); a client that trickles bytes is told so and closed.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = timeout)]
+    request_timeout: Timeout,
     /// Connections served at once, nc and HTTP together; more get the nc line "error: server
     /// busy, try again" and are closed.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Seconds that shutdown (SIGINT/SIGTERM) lets transfers in flight finish.
-    #[arg(long, default_value_t = 10.0)]
-    shutdown_timeout: f64,
+    #[command(flatten)]
+    port: PortArgs,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -77,11 +72,11 @@ struct HttpArgs {
     max_headers: u16,
     /// Seconds a request's head (and any body, up to --max-body) may take to arrive from its
     /// first byte: past it 408 and close.
-    #[arg(long, default_value_t = 10.0)]
-    header_timeout: f64,
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = timeout)]
+    header_timeout: Timeout,
     /// Seconds an HTTP keep-alive connection may wait for its next request.
-    #[arg(long, default_value_t = 60.0)]
-    keepalive_timeout: f64,
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = timeout)]
+    keepalive_timeout: Timeout,
     /// Longest request body read and dropped, in bytes: longer gets 413 and close.
     #[arg(long, default_value_t = 1024 * 1024)]
     max_body: u64,
@@ -95,18 +90,9 @@ struct HttpArgs {
     cache_max_file_kib: u64,
 }
 
-fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{flag} {value}"))
-}
-
 fn http_config(args: HttpArgs) -> anyhow::Result<HttpConfig> {
-    let positive = |value: f64, flag: &str| {
-        let d = seconds(value, flag)?;
-        anyhow::ensure!(
-            d >= Duration::from_millis(1),
-            "{flag} {value}: at least 0.001 s"
-        );
-        Ok(d)
+    let required = |t: Timeout, flag: &str| {
+        t.0.with_context(|| format!("{flag} must be more than 0 (HTTP timeouts cannot be off)"))
     };
     Ok(HttpConfig {
         list: args.list,
@@ -116,8 +102,8 @@ fn http_config(args: HttpArgs) -> anyhow::Result<HttpConfig> {
         access_log: args.access_log,
         max_header_bytes: args.max_header_bytes as usize,
         max_headers: usize::from(args.max_headers),
-        header_timeout: positive(args.header_timeout, "--header-timeout")?,
-        keepalive_timeout: positive(args.keepalive_timeout, "--keepalive-timeout")?,
+        header_timeout: required(args.header_timeout, "--header-timeout")?,
+        keepalive_timeout: required(args.keepalive_timeout, "--keepalive-timeout")?,
         max_body: args.max_body,
         cache_size: args.cache_mib.saturating_mul(1 << 20),
         cache_max_file: args.cache_max_file_kib.saturating_mul(1 << 10),
@@ -127,33 +113,21 @@ fn http_config(args: HttpArgs) -> anyhow::Result<HttpConfig> {
 
 /// Serves files until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = FilesConfig {
-        root: args.dir.clone(),
-        listen: args.listen,
-        workers: args.threads,
-        backend: args.backend,
-        max_name: args.max_name,
-        idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
-        max_connections: args.max_connections,
-        shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
-        http: http_config(args.http)?,
-    };
-    // Every connection is a descriptor: take all the process may have.
-    if let Err(e) = ringport::raise_fd_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
-    let port = files::start(&cfg)
-        .with_context(|| format!("starting the file server on {}", cfg.listen))?;
-    // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.
-    ringport::shutdown_on_signals(port.handle())?;
-    let addr = port.local_addr().unwrap_or(cfg.listen);
+    let mut cfg = FilesConfig::new(&args.dir, args.listen);
+    cfg.port = args.port.settings(args.listen);
+    cfg.max_name = args.max_name;
+    cfg.idle_timeout = args.idle_timeout.0;
+    cfg.request_timeout = args.request_timeout.0;
+    cfg.max_connections = args.max_connections;
+    cfg.http = http_config(args.http)?;
+    let port = crate::serving::start("file", cfg.port.listen, || files::start(&cfg))?;
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     println!(
-        "ringport serve listening on {addr}, serving {} ({} backend, {} workers)",
+        "ringport serve listening on {}, serving {} ({} backend, {} workers)",
+        port.local_addr().unwrap_or(cfg.port.listen),
         root.display(),
         port.backend(),
         port.workers()
     );
-    port.join()?;
-    Ok(())
+    crate::serving::wait(port)
 }

@@ -212,7 +212,7 @@ pub(crate) fn drive<H, F>(
     factory: F,
 ) -> Result<Measured, LoadError>
 where
-    H: Handler,
+    H: Handler<Msg = u64>,
     F: Fn(usize, mpsc::Sender<Stats>) -> H + Send + Sync + 'static,
 {
     let threads = plan.threads;
@@ -240,7 +240,7 @@ where
             builder = builder.buffers(count, size);
         }
         builder
-            .start(move |worker| factory(worker, results_tx.clone()))
+            .start(move |start| factory(start.worker(), results_tx.clone()))
             .map_err(LoadError::Start)?
     };
     let backend = port.backend().to_string();
@@ -250,9 +250,13 @@ where
     progress.wait_until(start + plan.warmup, start, "warmup", done);
     let cpu = CpuStart::read(plan.server_pid);
     let window_start = Instant::now();
-    handle.post_all(MEASURE);
+    if let Err(e) = handle.post_all(MEASURE) {
+        tracing::warn!("starting the measurement: {e}");
+    }
     progress.wait_until(window_start + plan.duration, start, "measuring", done);
-    handle.post_all(STOP);
+    if let Err(e) = handle.post_all(STOP) {
+        tracing::warn!("stopping: {e}");
+    }
     let window = window_start.elapsed();
     let (server_cpu, client_cpu) = match &cpu {
         Ok(cpu) => cpu.elapsed(),
@@ -300,7 +304,7 @@ where
 
 /// Joins the port's workers, waiting until `deadline` at most (`None`: still running; the
 /// thread joining them is left behind).
-fn join_within(port: Port, deadline: Instant) -> Option<std::io::Result<()>> {
+fn join_within(port: Port<u64>, deadline: Instant) -> Option<std::io::Result<()>> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("ringport-load-join".into())

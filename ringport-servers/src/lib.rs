@@ -7,3 +7,6 @@
 pub mod echo;
 pub mod files;
 pub mod http;
+mod settings;
+
+pub use settings::PortSettings;

@@ -5,11 +5,13 @@
 //! Every connection is accepted by the nc side, which counts it against the connection limit
 //! (both protocols share it) and arms its idle timer. Until the protocol is known, the bytes
 //! read are held (at most the HTTP head limit, plus one receive), and once bytes have come the
-//! rest of the first line must come within the HTTP header timeout.
+//! rest of the first line must come within the shorter of the HTTP header timeout and the nc
+//! request timeout: at that time a line that had come as far as `METHOD SP` gets HTTP's 408,
+//! anything else goes to the nc side, which answers as it does to any name cut by its timeout.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use ringport::{Completion, CompletionKey, Handler, Io};
+use ringport::{Completion, CompletionKey, Handler, Io, WorkerCtx};
 
 use super::conn::{FileConn, FileServer};
 use crate::http::response::{error, ErrorExtras, Persist, Status};
@@ -23,7 +25,10 @@ pub struct Server {
     http: HttpServer,
     /// Bytes of an undecided first line held at most.
     sniff_limit: usize,
-    header_timeout: std::time::Duration,
+    header_timeout: Duration,
+    /// How long an undecided first line may take: the shorter of the HTTP header timeout and
+    /// the nc request timeout.
+    sniff_timeout: Duration,
     /// Log the peer of HTTP requests.
     log_peers: bool,
 }
@@ -33,7 +38,8 @@ impl Server {
         nc: FileServer,
         http: HttpServer,
         sniff_limit: usize,
-        header_timeout: std::time::Duration,
+        header_timeout: Duration,
+        request_timeout: Option<Duration>,
         log_peers: bool,
     ) -> Self {
         Server {
@@ -41,6 +47,7 @@ impl Server {
             http,
             sniff_limit,
             header_timeout,
+            sniff_timeout: request_timeout.map_or(header_timeout, |r| r.min(header_timeout)),
             log_peers,
         }
     }
@@ -49,8 +56,7 @@ impl Server {
 /// Which protocol a connection speaks.
 #[derive(Debug)]
 enum Speaking {
-    /// Not known yet: the bytes read so far, and the deadline for the rest of the first
-    /// request (set when its first byte came).
+    /// Not known yet: the bytes read so far, and when the first of them came.
     Unknown(Vec<u8>, Option<Instant>),
     /// The nc protocol.
     Nc,
@@ -67,8 +73,8 @@ pub struct Conn {
 
 impl Server {
     /// Bytes of a connection whose protocol is not known yet.
-    fn sniff(&mut self, conn: &mut Conn, io: &mut Io<'_>, data: ringport::RecvBuf) {
-        let Speaking::Unknown(held, deadline) = &mut conn.speaking else {
+    fn sniff(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, data: ringport::RecvBuf) {
+        let Speaking::Unknown(held, since) = &mut conn.speaking else {
             unreachable!("sniffing a connection whose protocol is known")
         };
         let first = held.is_empty();
@@ -80,8 +86,8 @@ impl Server {
             Protocol::Undecided => {
                 if first {
                     held.extend_from_slice(&data);
-                    io.set_timeout(self.header_timeout);
-                    *deadline = Some(Instant::now() + self.header_timeout);
+                    io.set_timeout(self.sniff_timeout);
+                    *since = Some(Instant::now());
                 }
             }
             Protocol::Nc => {
@@ -89,7 +95,7 @@ impl Server {
                 conn.speaking = Speaking::Nc;
                 if first {
                     self.nc
-                        .completion(&mut conn.nc, io, Completion::Received(data));
+                        .on_completion(&mut conn.nc, io, Completion::Received(data));
                 } else {
                     drop(data);
                     self.nc.feed(&mut conn.nc, io, &held);
@@ -97,7 +103,9 @@ impl Server {
             }
             Protocol::Http => {
                 let held = std::mem::take(held);
-                let deadline = *deadline;
+                // The request keeps its deadline from its first byte; the timer armed then
+                // fires at the sniff timeout.
+                let deadline = since.map(|t| (t + self.header_timeout, t + self.sniff_timeout));
                 let peer = if self.log_peers {
                     io.peer_addr().ok()
                 } else {
@@ -118,17 +126,18 @@ impl Server {
 
 impl Handler for Server {
     type Conn = Conn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         Conn {
-            nc: self.nc.accepted(io),
+            nc: self.nc.on_accepted(io),
             speaking: Speaking::Unknown(Vec::new(), None),
         }
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match (&mut conn.speaking, completion) {
-            (Speaking::Nc, c) => self.nc.completion(&mut conn.nc, io, c),
+            (Speaking::Nc, c) => self.nc.on_completion(&mut conn.nc, io, c),
             (Speaking::Http(http), c) => self.http.completion(http, io, c),
             (Speaking::Unknown(..), Completion::Received(data)) => self.sniff(conn, io, data),
             (Speaking::Unknown(held, _), Completion::Eof) => {
@@ -138,30 +147,36 @@ impl Handler for Server {
                 if !held.is_empty() {
                     self.nc.feed(&mut conn.nc, io, &held);
                 }
-                self.nc.completion(&mut conn.nc, io, Completion::Eof);
+                self.nc.on_completion(&mut conn.nc, io, Completion::Eof);
             }
             (Speaking::Unknown(held, _), Completion::Timeout) if !held.is_empty() => {
                 // A first line that was still arriving: if it had come as far as `METHOD SP`,
-                // it was probably HTTP, and gets its 408.
+                // it was probably HTTP, and gets its 408; else it is an nc name cut by the
+                // request timeout, and the nc side says so.
                 if held.contains(&b' ') {
                     let extras = ErrorExtras::default();
                     let (reply, _) = error(Status::RequestTimeout, false, Persist::Close, &extras);
                     io.send(reply);
+                    io.close();
+                } else {
+                    let held = std::mem::take(held);
+                    conn.speaking = Speaking::Nc;
+                    self.nc.feed(&mut conn.nc, io, &held);
+                    self.nc.on_completion(&mut conn.nc, io, Completion::Timeout);
                 }
-                io.close();
             }
-            (Speaking::Unknown(..), c) => self.nc.completion(&mut conn.nc, io, c),
+            (Speaking::Unknown(..), c) => self.nc.on_completion(&mut conn.nc, io, c),
         }
     }
 
-    fn shutdown(&mut self, conn: &mut Conn, io: &mut Io<'_>) {
+    fn shutdown(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>) {
         match &mut conn.speaking {
             Speaking::Http(http) => self.http.shutdown(http, io),
-            Speaking::Nc | Speaking::Unknown(..) => self.nc.shutdown(&mut conn.nc, io),
+            Speaking::Nc | Speaking::Unknown(..) => self.nc.on_shutdown(&mut conn.nc, io),
         }
     }
 
-    fn closed(&mut self, conn: Conn, key: CompletionKey) {
-        self.nc.closed(conn.nc, key);
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Conn>, conn: Conn, key: CompletionKey) {
+        self.nc.on_closed(conn.nc, key);
     }
 }

@@ -147,9 +147,9 @@ pub struct HttpConn {
 
 impl HttpConn {
     /// A connection from `peer` (known only when it is logged). `deadline`: the first request
-    /// began arriving before the connection was known to speak HTTP, and must be whole by then
-    /// (the timer armed for it then fires at that time).
-    pub fn new(peer: Option<SocketAddr>, deadline: Option<Instant>) -> Self {
+    /// began arriving before the connection was known to speak HTTP and must be whole by the
+    /// first instant; the timer armed then fires at the second.
+    pub fn new(peer: Option<SocketAddr>, deadline: Option<(Instant, Instant)>) -> Self {
         HttpConn {
             peer,
             input: Vec::new(),
@@ -161,10 +161,10 @@ impl HttpConn {
             eof: false,
             quitting: false,
             timer: match deadline {
-                Some(deadline) => Timer {
+                Some((deadline, armed)) => Timer {
                     wait: Wait::Request,
                     deadline,
-                    armed: Some(deadline),
+                    armed: Some(armed),
                 },
                 None => Timer {
                     wait: Wait::Idle,
@@ -175,7 +175,7 @@ impl HttpConn {
         }
     }
 
-    fn busy(&self, io: &Io<'_>) -> bool {
+    fn busy<C>(&self, io: &Io<'_, C>) -> bool {
         self.job.is_some() || self.files > 0 || io.unsent() > 0
     }
 }
@@ -217,13 +217,18 @@ impl HttpServer {
     }
 
     /// Takes over a connection whose first bytes, `first`, are an HTTP request line.
-    pub fn start(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, first: &[u8]) {
+    pub fn start<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>, first: &[u8]) {
         conn.input.extend_from_slice(first);
         self.advance(conn, io);
     }
 
     /// Handles one completion of the connection.
-    pub fn completion(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, completion: Completion) {
+    pub fn completion<C>(
+        &mut self,
+        conn: &mut HttpConn,
+        io: &mut Io<'_, C>,
+        completion: Completion,
+    ) {
         match completion {
             // Closing connections drop what they read.
             Completion::Received(buf) if conn.phase == Phase::Serving => {
@@ -260,12 +265,12 @@ impl HttpServer {
     }
 
     /// The server is shutting down: finish the response in progress, then close.
-    pub fn shutdown(&mut self, conn: &mut HttpConn, io: &mut Io<'_>) {
+    pub fn shutdown<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>) {
         conn.quitting = true;
         self.advance(conn, io);
     }
 
-    fn expired(&mut self, conn: &mut HttpConn, io: &mut Io<'_>) {
+    fn expired<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>) {
         match conn.timer.wait {
             Wait::Idle | Wait::Lingering => io.close(),
             Wait::Request => {
@@ -278,7 +283,7 @@ impl HttpServer {
     }
 
     /// Takes the next requests as far as the state allows, then sets receiving and the timer.
-    fn advance(&mut self, conn: &mut HttpConn, io: &mut Io<'_>) {
+    fn advance<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>) {
         loop {
             if io.is_closing() {
                 return;
@@ -334,7 +339,7 @@ impl HttpServer {
         self.set_timer(conn, io);
     }
 
-    fn set_receiving(&self, conn: &HttpConn, io: &mut Io<'_>) {
+    fn set_receiving<C>(&self, conn: &HttpConn, io: &mut Io<'_, C>) {
         let want = match conn.phase {
             // Drain what the client sends until it stops.
             Phase::Closing | Phase::Lingering => !conn.eof,
@@ -350,7 +355,7 @@ impl HttpServer {
         }
     }
 
-    fn set_timer(&self, conn: &mut HttpConn, io: &mut Io<'_>) {
+    fn set_timer<C>(&self, conn: &mut HttpConn, io: &mut Io<'_, C>) {
         if io.is_closing() || conn.phase == Phase::Lingering {
             return;
         }
@@ -377,7 +382,7 @@ impl HttpServer {
     }
 
     /// A closing connection: once everything queued is sent, shut the sending side and linger.
-    fn progress_close(&self, conn: &mut HttpConn, io: &mut Io<'_>) {
+    fn progress_close<C>(&self, conn: &mut HttpConn, io: &mut Io<'_, C>) {
         if conn.phase != Phase::Closing || conn.files > 0 || io.unsent() > 0 {
             return;
         }
@@ -391,7 +396,7 @@ impl HttpServer {
     }
 
     /// One complete request head.
-    fn request(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, req: Box<Request>) {
+    fn request<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>, req: Box<Request>) {
         let persist = match (req.keep_alive, req.minor) {
             (false, _) => Persist::Close,
             (true, 0) => Persist::KeepAlive,
@@ -473,14 +478,19 @@ impl HttpServer {
         (!prefs.is_empty()).then_some(prefs)
     }
 
-    fn open(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, job: Job, path: &[u8]) {
+    fn open<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>, job: Job, path: &[u8]) {
         match io.open_beneath(&self.shared.root, path) {
             Ok(()) => conn.job = Some(job),
             Err(e) => self.error(conn, io, Some(&job.req), open_status(&e), job.persist),
         }
     }
 
-    fn opened(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, result: std::io::Result<File>) {
+    fn opened<C>(
+        &mut self,
+        conn: &mut HttpConn,
+        io: &mut Io<'_, C>,
+        result: std::io::Result<File>,
+    ) {
         let Some(mut job) = conn.job.take() else {
             return;
         };
@@ -547,10 +557,10 @@ impl HttpServer {
     }
 
     /// A regular file `name` is open: send a side file instead if one fits, else this one.
-    fn regular(
+    fn regular<C>(
         &mut self,
         conn: &mut HttpConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, C>,
         mut job: Job,
         name: Vec<u8>,
         file: File,
@@ -574,10 +584,10 @@ impl HttpServer {
 
     /// Serves an open regular file (`name` gives its type; `coding` says it is a side file).
     #[allow(clippy::too_many_arguments)]
-    fn serve(
+    fn serve<C>(
         &mut self,
         conn: &mut HttpConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, C>,
         job: &Job,
         name: &[u8],
         coding: Option<Coding>,
@@ -615,10 +625,10 @@ impl HttpServer {
 
     /// Conditionals, range, head and body of a file response.
     #[allow(clippy::too_many_arguments)]
-    fn respond(
+    fn respond<C>(
         &mut self,
         conn: &mut HttpConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, C>,
         req: &Request,
         head: &FileHead,
         size: u64,
@@ -706,7 +716,7 @@ impl HttpServer {
     }
 
     /// The listing of an open folder.
-    fn list(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, job: &Job, dir: File) {
+    fn list<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>, job: &Job, dir: File) {
         let (items, left_out) = match listing::read(dir, self.cfg().hidden) {
             Ok(read) => read,
             Err(e) => {
@@ -730,7 +740,7 @@ impl HttpServer {
         self.sent(conn, &job.req, Status::Ok, bytes, job.persist);
     }
 
-    fn redirect(&mut self, conn: &mut HttpConn, io: &mut Io<'_>, job: &Job, location: &str) {
+    fn redirect<C>(&mut self, conn: &mut HttpConn, io: &mut Io<'_, C>, job: &Job, location: &str) {
         let extras = ErrorExtras {
             location: Some(location),
             ..ErrorExtras::default()
@@ -745,10 +755,10 @@ impl HttpServer {
         );
     }
 
-    fn error(
+    fn error<C>(
         &mut self,
         conn: &mut HttpConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, C>,
         req: Option<&Request>,
         status: Status,
         persist: Persist,
@@ -760,10 +770,10 @@ impl HttpServer {
         self.error_with(conn, io, req, status, persist, &extras);
     }
 
-    fn error_with(
+    fn error_with<C>(
         &mut self,
         conn: &mut HttpConn,
-        io: &mut Io<'_>,
+        io: &mut Io<'_, C>,
         req: Option<&Request>,
         status: Status,
         persist: Persist,
@@ -835,7 +845,7 @@ impl HttpServer {
 
 /// Sets the timer's meaning and deadline, arming the kernel timer only when it would fire
 /// too late.
-fn arm(conn: &mut HttpConn, io: &mut Io<'_>, wait: Wait, deadline: Instant) {
+fn arm<C>(conn: &mut HttpConn, io: &mut Io<'_, C>, wait: Wait, deadline: Instant) {
     conn.timer.wait = wait;
     conn.timer.deadline = deadline;
     if conn.timer.armed.is_none_or(|at| at > deadline) {
