@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # File downloads, side by side: `ringport serve` against nginx, with iperf3 as the loopback limit.
 #
-# Every server runs pinned to SERVER_CPU, the load generator (`ringport bench files`, which checks
-# every byte against the local copy) to LOADGEN_CPU. ringport is fetched over its nc protocol, nginx
+# Every server runs pinned to SERVER_CPU, the load generator (`ringport bench files`) to LOADGEN_CPU.
+# By default the generator does not look at the bytes (`--discard`: splice into /dev/null, lengths
+# only), so that the server is measured against the loopback limit, not the client; DISCARD=0 makes
+# it compare every byte with the local copy instead. ringport is fetched over its nc protocol, nginx
 # over HTTP/1.1 keep-alive, both by the same client. For each file every server runs back to back,
 # so a drift of the machine hits them all. Prints one markdown table on stdout; progress goes to
 # stderr. Raw JSON lines (one per run: the load generator's object, or iperf3's figures, plus
@@ -14,6 +16,7 @@
 #   FILES="1:16 256:2"         MIB:CONNS pairs: a random file of MIB MiB fetched over CONNS connections
 #   SERVERS="ringport nginx iperf3"
 #   REPEAT=1                   runs per file and server; the table shows the median of each metric
+#   DISCARD=1                  0: the load generator compares every byte with the local copy
 #   SERVER_CPU=0 LOADGEN_CPU=1 CPUs to pin to
 #   SETTLE=0                   if > 0: before each run, wait (up to 60 s) until the machine is less than
 #                              SETTLE % busy over 1 s; for shared machines, where other work skews figures.
@@ -26,12 +29,15 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
-
+BENCH=files
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 FILES=${FILES:-"1:16 256:2"}
 SERVERS=${SERVERS:-"ringport nginx iperf3"}
 REPEAT=${REPEAT:-1}
+DISCARD=${DISCARD:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
 SETTLE=${SETTLE:-0}
@@ -40,11 +46,6 @@ BUILD=${BUILD:-1}
 INSTALL=${INSTALL:-1}
 RINGPORT=${RINGPORT:-${CARGO_TARGET_DIR:-$ROOT/target}/release/ringport}
 
-note() { echo "files.sh: $*" >&2; }
-die() {
-    note "$*"
-    exit 1
-}
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be whole seconds, not '$DURATION'"
 [[ $WARMUP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "WARMUP must be seconds, not '$WARMUP'"
@@ -55,73 +56,8 @@ for f in $FILES; do
 done
 command -v python3 >/dev/null || die "python3 is needed to read the JSON results"
 
-# --- cleanup: every process started here is killed by its PID ------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ringport-files.XXXXXX")
-pids=()
-policy_rc=
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-    [[ -n $policy_rc ]] && rm -f "$policy_rc"
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop PID: kills one process started here and forgets it.
-stop() {
-    local pid=$1 keep=() p
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for p in "${pids[@]}"; do
-        [[ $p == "$pid" ]] || keep+=("$p")
-    done
-    pids=("${keep[@]}")
-}
 
 # --- tools: nginx and iperf3, installed when missing ---------------------------------------------------
-apt_updated=0
-# candidate PKG: prints the version apt would install, or nothing.
-candidate() {
-    apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2 }'
-}
-# install CMD PKG...: installs the first PKG apt knows, unless CMD is already there.
-install() {
-    local cmd=$1 pkg
-    shift
-    command -v "$cmd" >/dev/null && return 0
-    if [[ $INSTALL != 1 ]] || ! command -v apt-get >/dev/null || ((EUID != 0)); then
-        note "$cmd is missing and cannot be installed here (INSTALL=$INSTALL, root: $((EUID == 0)))"
-        return 1
-    fi
-    for _ in 1 2; do
-        for pkg in "$@"; do
-            if [[ -n $(candidate "$pkg") ]]; then
-                note "installing $pkg"
-                # Installing must not start a system-wide service (nginx on port 80).
-                if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-                    policy_rc=/usr/sbin/policy-rc.d
-                    printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
-                    chmod +x "$policy_rc"
-                fi
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$pkg" >&2
-                [[ -n $policy_rc ]] && rm -f "$policy_rc" && policy_rc=
-                command -v "$cmd" >/dev/null && return 0
-            fi
-        done
-        ((apt_updated)) && break
-        note "apt-get update (no candidate for $*)"
-        apt-get update -q >&2
-        apt_updated=1
-    done
-    note "could not install $cmd"
-    return 1
-}
-
 servers=()
 for s in $SERVERS; do
     case $s in
@@ -141,14 +77,9 @@ fi
 [[ -x $RINGPORT ]] || die "$RINGPORT is missing (build ringport-cli, or set RINGPORT)"
 
 # Pinning needs taskset and the two CPUs; without them the runs still work, unpinned.
-server_pin=()
-loadgen_pin=()
-if command -v taskset >/dev/null && taskset -c "$SERVER_CPU,$LOADGEN_CPU" true 2>/dev/null; then
-    server_pin=(taskset -c "$SERVER_CPU")
-    loadgen_pin=(taskset -c "$LOADGEN_CPU")
-else
-    note "cannot pin to CPUs $SERVER_CPU and $LOADGEN_CPU (taskset missing or too few CPUs); running unpinned"
-fi
+pin_cpus
+discard=()
+[[ $DISCARD == 1 ]] && discard=(--discard)
 run_limit=$((${WARMUP%.*} + 1 + DURATION + 60))
 
 # --- the files ---------------------------------------------------------------------------------------
@@ -167,101 +98,6 @@ mkdir -p bench/results
 jsonl=bench/results/files-$stamp.jsonl
 log=bench/results/files-$stamp.log
 : >"$jsonl"
-
-# listening PORT: whether something listens on 127.0.0.1:PORT (read from /proc, without connecting:
-# a probe connection would be the one client of `iperf3 -s -1`).
-listening() {
-    local hex
-    hex=$(printf ':%04X' "$1")
-    awk -v p="$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-        /proc/net/tcp /proc/net/tcp6
-}
-
-# cpu_jiffies: prints the busy and total jiffies of all CPUs so far (/proc/stat; idle and iowait are
-# not busy).
-cpu_jiffies() {
-    awk '/^cpu / { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
-}
-
-# busy_since BUSY TOTAL: prints the percentage of CPU time that was busy since that reading.
-busy_since() {
-    local busy total
-    read -r busy total < <(cpu_jiffies)
-    echo $(((busy - $1) * 100 / (total - $2 > 0 ? total - $2 : 1)))
-}
-
-# settle: sets $background to how busy the machine is over 1 s (nothing of this script runs then); with
-# SETTLE set, first waits (60 s at most) until that is below SETTLE %.
-settle() {
-    local start=$SECONDS b t
-    while :; do
-        read -r b t < <(cpu_jiffies)
-        sleep 1
-        background=$(busy_since "$b" "$t")
-        ((SETTLE == 0 || background < SETTLE)) && return 0
-        if ((SECONDS - start >= 60)); then
-            note "machine still $background % busy after 60 s; running anyway"
-            return 0
-        fi
-        note "machine $background % busy; waiting for < $SETTLE %"
-    done
-}
-
-next_port=$BASE_PORT
-# take_port: sets $port to the next port that nothing listens on.
-take_port() {
-    while listening "$next_port"; do
-        next_port=$((next_port + 1))
-    done
-    port=$next_port
-    next_port=$((next_port + 1))
-}
-
-# start_server PORT CMD...: starts a pinned server, sets $server_pid, waits until it listens.
-start_server() {
-    local port=$1 i
-    shift
-    "${server_pin[@]}" "$@" >>"$log" 2>&1 &
-    server_pid=$!
-    pids+=("$server_pid")
-    for ((i = 0; i < 200; i++)); do
-        listening "$port" && return 0
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    note "$* did not start listening on port $port (see $log)"
-    stop "$server_pid"
-    return 1
-}
-
-# nginx_conf PORT: writes the configuration of one nginx run and prints its path.
-nginx_conf() {
-    local dir=$tmp/nginx conf=$tmp/nginx/nginx-$1.conf
-    cat >"$conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $dir/nginx-$1.pid;
-error_log $dir/error.log warn;
-events { worker_connections 4096; }
-http {
-    sendfile on;
-    tcp_nopush on;
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    server {
-        listen 127.0.0.1:$1;
-        root $www;
-    }
-}
-EOF
-    echo "$conf"
-}
 
 # record FILE_MIB CONNS SERVER REP KIND RAW [FAILED]: appends one line to the JSONL file. KIND is
 # `bench` (RAW: the load generator's output) or `iperf3` (RAW: iperf3's JSON).
@@ -300,7 +136,7 @@ run_bench() {
     note "$server: ${mib} MiB × $conns conns, rep $rep/$REPEAT"
     if out=$(timeout "$run_limit" "${loadgen_pin[@]}" "$RINGPORT" bench files \
         --addr "127.0.0.1:$port" --name "${mib}m.bin" --file "$www/${mib}m.bin" \
-        --protocol "$protocol" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" \
+        "${discard[@]}" --protocol "$protocol" --conns "$conns" --duration "$DURATION" --warmup "$WARMUP" \
         --server-pid "$server_pid" --json 2>>"$log"); then
         record "$mib" "$conns" "$server" "$rep" bench "$out"
     else
@@ -326,7 +162,7 @@ run_one() {
         fi
         ;;
     nginx)
-        if start_server "$port" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$(nginx_conf "$port")"; then
+        if start_server "$port" "$NGINX" -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$(nginx_conf "$port" "$www")"; then
             run_bench "$mib" "$conns" "$server" "$rep" http
             stop "$server_pid"
         else

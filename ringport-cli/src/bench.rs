@@ -98,6 +98,11 @@ pub struct FilesArgs {
     /// A download that gets no byte for this long counts as an error.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     stall_timeout: Duration,
+    /// Do not look at the bytes: each body is spliced from the socket into /dev/null and only
+    /// lengths are counted (one thread per connection), so that the server, not this client,
+    /// is what is measured. The size comes from --size or the local copy's length.
+    #[arg(long)]
+    discard: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -161,6 +166,19 @@ fn finish(
 
 /// What the downloads must be: --file, --size, or NAME itself when it is a local file.
 fn expect(args: &FilesArgs) -> anyhow::Result<Expect> {
+    if args.discard && args.size.is_none() {
+        let path = args
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&args.name));
+        let meta = std::fs::metadata(&path).with_context(|| {
+            format!(
+                "{}: give --size BYTES (or a local copy) with --discard",
+                path.display()
+            )
+        })?;
+        return Ok(Expect::Size(meta.len()));
+    }
     match (&args.file, args.size) {
         (Some(path), _) => Ok(Expect::File(path.clone())),
         (None, Some(size)) => Ok(Expect::Size(size)),
@@ -189,6 +207,7 @@ fn files(args: FilesArgs) -> anyhow::Result<()> {
         server_pid: run.server_pid,
         stall_timeout: args.stall_timeout,
         progress: show_progress(run.json),
+        discard: args.discard,
     };
     let report =
         run_files(&cfg).with_context(|| format!("download benchmark against {}", cfg.addr))?;

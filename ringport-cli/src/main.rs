@@ -31,8 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The file download server of the second article (the default): send a file name
-    /// ended by a newline, get the file's bytes; works with `nc`.
+    /// The file server (the default): the second article's nc protocol (send a file name
+    /// ended by a newline, get the file's bytes) and HTTP/1.1 (browsers, curl, wget) on the
+    /// same port.
     Serve(serve::Args),
     /// The echo server of the first article: every byte received is sent back.
     Echo(echo::Args),

@@ -7,6 +7,7 @@
 mod client;
 mod expected;
 mod report;
+mod sink;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -105,6 +106,10 @@ pub struct FilesConfig {
     pub stall_timeout: Duration,
     /// Show a progress line on stderr.
     pub progress: bool,
+    /// Do not look at the bytes: splice each body into `/dev/null` and count lengths only
+    /// (one thread per connection), to measure the server rather than the client. Needs
+    /// [`Expect::Size`].
+    pub discard: bool,
 }
 
 impl FilesConfig {
@@ -124,6 +129,7 @@ impl FilesConfig {
             server_pid: None,
             stall_timeout: Duration::from_secs(2),
             progress: false,
+            discard: false,
         }
     }
 
@@ -146,6 +152,9 @@ impl FilesConfig {
         }
         if self.stall_timeout < Duration::from_millis(10) {
             return bad("the stall timeout must be at least 10 ms");
+        }
+        if self.discard && !matches!(self.expect, Expect::Size(_)) {
+            return bad("discarding the bytes needs the size only, not a local copy");
         }
         Ok(())
     }
@@ -178,6 +187,9 @@ pub fn run_files(cfg: &FilesConfig) -> Result<FilesReport, LoadError> {
         Protocol::Nc => [cfg.name.as_bytes(), b"\n"].concat(),
         Protocol::Http => http::request(&cfg.name),
     };
+    if let (true, Expect::Size(size)) = (cfg.discard, &cfg.expect) {
+        return sink::run(cfg, request.into(), *size);
+    }
     let shared = Arc::new(Shared {
         addr: cfg.addr,
         conns: cfg.conns,

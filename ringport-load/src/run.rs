@@ -81,13 +81,13 @@ impl EchoConfig {
 }
 
 /// CPU readings at the start of the window.
-struct CpuStart {
+pub(crate) struct CpuStart {
     server: Option<(u32, Duration)>,
     client: Option<Duration>,
 }
 
 impl CpuStart {
-    fn read(server_pid: Option<u32>) -> Result<Self, LoadError> {
+    pub(crate) fn read(server_pid: Option<u32>) -> Result<Self, LoadError> {
         let server = match server_pid {
             Some(pid) => Some((pid, read_server(pid)?)),
             None => None,
@@ -99,7 +99,7 @@ impl CpuStart {
     }
 
     /// CPU used since `self` by the server and the generator; `None` where a reading failed.
-    fn elapsed(&self) -> (Option<Duration>, Option<Duration>) {
+    pub(crate) fn elapsed(&self) -> (Option<Duration>, Option<Duration>) {
         let server = self.server.and_then(|(pid, start)| match read_server(pid) {
             Ok(end) => Some(end.saturating_sub(start)),
             Err(e) => {

@@ -361,3 +361,28 @@ fn stops_when_the_server_hangs() {
         );
     }
 }
+
+/// `discard` (splice into /dev/null, lengths only) downloads over nc and HTTP from the real
+/// server, and a wrong length is still caught.
+#[test]
+fn discarding_downloads_count_lengths() {
+    with_file_server(None, |backend, addr, copy| {
+        for protocol in [Protocol::Nc, Protocol::Http] {
+            let mut cfg = config(addr, Expect::Size(MIB as u64), backend);
+            cfg.protocol = protocol;
+            cfg.discard = true;
+            let r = run_files(&cfg).unwrap();
+            assert!(r.downloads > 0 && !r.verified, "{protocol}: {r}");
+            assert_eq!(r.outcome.errors, 0, "{protocol}: {r}");
+            assert_window_bytes(&r);
+        }
+        let mut cfg = config(addr, Expect::Size(MIB as u64 + 1), backend);
+        cfg.protocol = Protocol::Http;
+        cfg.discard = true;
+        let r = run_files(&cfg).unwrap();
+        assert!(r.outcome.verify_errors > 0, "{r}");
+        let mut cfg = config(addr, Expect::File(copy), backend);
+        cfg.discard = true;
+        assert!(matches!(run_files(&cfg), Err(LoadError::Config(_))));
+    });
+}

@@ -90,7 +90,7 @@ pub struct FileConn {
 impl FileServer {
     /// Serves the next framed requests while nothing is being served and replies do not pile
     /// up; closes, resumes or pauses receiving, and sets the timer, as the state asks.
-    fn advance(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    fn advance<C>(&self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         while matches!(conn.serving, Serving::Nothing) && io.unsent() < MAX_REPLY_BACKLOG {
             if conn.quitting {
                 io.close();
@@ -121,7 +121,7 @@ impl FileServer {
     }
 
     /// Arms the timer the state needs, unless it already counts for that.
-    fn set_timer(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    fn set_timer<C>(&self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         let cfg = &self.shared.cfg;
         let (want, after) = match conn.serving {
             Serving::Nothing if conn.lines.in_progress() => (Timer::Request, cfg.request_timeout),
@@ -140,10 +140,10 @@ impl FileServer {
         }
     }
 
-    fn open(
+    fn open<C>(
         &self,
         conn: &mut FileConn,
-        io: &mut Io<'_, FileConn>,
+        io: &mut Io<'_, C>,
         name: Vec<u8>,
         busy_until: Option<Instant>,
     ) {
@@ -153,10 +153,10 @@ impl FileServer {
         }
     }
 
-    fn opened(
+    fn opened<C>(
         &self,
         conn: &mut FileConn,
-        io: &mut Io<'_, FileConn>,
+        io: &mut Io<'_, C>,
         result: std::io::Result<std::fs::File>,
     ) {
         let Serving::Opening { name, busy_until } =
@@ -196,7 +196,7 @@ impl FileServer {
     }
 
     /// The retry pause is over: open again, or give up past the deadline.
-    fn retry(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    fn retry<C>(&self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         let Serving::Retrying { name, until } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)
         else {
@@ -206,7 +206,7 @@ impl FileServer {
         self.open(conn, io, name, Some(until));
     }
 
-    fn sent(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    fn sent<C>(&self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         if let Serving::Sending { name, size, since } =
             std::mem::replace(&mut conn.serving, Serving::Nothing)
         {
@@ -216,7 +216,7 @@ impl FileServer {
         }
     }
 
-    fn timed_out(&self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    fn timed_out<C>(&self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         match conn.timer {
             Timer::Retry => self.retry(conn, io),
             Timer::Request => {
@@ -231,13 +231,10 @@ impl FileServer {
             Timer::Off => {}
         }
     }
-}
 
-impl Handler for FileServer {
-    type Conn = FileConn;
-    type Msg = ();
-
-    fn accepted(&mut self, io: &mut Io<'_, FileConn>) -> FileConn {
+    /// A new connection (the body of [`Handler::accepted`], for any handler that wraps this
+    /// one): counted, refused as busy over the limit, else received from.
+    pub(crate) fn on_accepted<C>(&mut self, io: &mut Io<'_, C>) -> FileConn {
         let peer = tracing::enabled!(Level::DEBUG)
             .then(|| io.peer_addr().ok())
             .flatten();
@@ -264,10 +261,18 @@ impl Handler for FileServer {
         conn
     }
 
-    fn completion(
+    /// Takes bytes that arrived before the connection was known to speak nc (read by the
+    /// protocol sniffer of [`super::dispatch`]), as if just received.
+    pub(crate) fn feed<C>(&mut self, conn: &mut FileConn, io: &mut Io<'_, C>, data: &[u8]) {
+        conn.lines.push(data);
+        self.advance(conn, io);
+    }
+
+    /// The body of [`Handler::completion`].
+    pub(crate) fn on_completion<C>(
         &mut self,
         conn: &mut FileConn,
-        io: &mut Io<'_, FileConn>,
+        io: &mut Io<'_, C>,
         completion: Completion,
     ) {
         match completion {
@@ -298,15 +303,43 @@ impl Handler for FileServer {
         }
     }
 
-    fn shutdown(&mut self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+    /// The body of [`Handler::shutdown`].
+    pub(crate) fn on_shutdown<C>(&mut self, conn: &mut FileConn, io: &mut Io<'_, C>) {
         conn.quitting = true;
         self.advance(conn, io);
     }
 
-    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, conn: FileConn, key: CompletionKey) {
+    /// The body of [`Handler::closed`].
+    pub(crate) fn on_closed(&mut self, conn: FileConn, key: CompletionKey) {
         if conn.admitted {
             self.shared.connections.fetch_sub(1, Ordering::Relaxed);
         }
         debug!(%key, peer = ?conn.peer, "closed");
+    }
+}
+
+impl Handler for FileServer {
+    type Conn = FileConn;
+    type Msg = ();
+
+    fn accepted(&mut self, io: &mut Io<'_, FileConn>) -> FileConn {
+        self.on_accepted(io)
+    }
+
+    fn completion(
+        &mut self,
+        conn: &mut FileConn,
+        io: &mut Io<'_, FileConn>,
+        completion: Completion,
+    ) {
+        self.on_completion(conn, io, completion);
+    }
+
+    fn shutdown(&mut self, conn: &mut FileConn, io: &mut Io<'_, FileConn>) {
+        self.on_shutdown(conn, io);
+    }
+
+    fn closed(&mut self, _: &mut WorkerCtx<'_, FileConn>, conn: FileConn, key: CompletionKey) {
+        self.on_closed(conn, key);
     }
 }

@@ -5,8 +5,12 @@
 //!
 //! Nothing outside the served folder is ever opened: names are resolved by the kernel beneath
 //! it (`openat2` with `RESOLVE_BENEATH`), not by string checks.
+//!
+//! The same port speaks HTTP/1.1 ([`crate::http`]): [`dispatch`] tells the protocols apart by
+//! the first request line.
 
 mod conn;
+pub mod dispatch;
 pub mod lines;
 pub mod reply;
 
@@ -22,7 +26,10 @@ use ringport::Port;
 
 use crate::PortSettings;
 
+use crate::http::log::AccessLog;
+use crate::http::{HttpConfig, HttpServer, HttpShared};
 pub use conn::FileServer;
+pub use dispatch::Server;
 
 /// Settings of a file server.
 #[derive(Debug, Clone)]
@@ -41,6 +48,8 @@ pub struct FilesConfig {
     pub request_timeout: Option<Duration>,
     /// Connections served at once (across workers); more are told "server busy" and closed.
     pub max_connections: usize,
+    /// The HTTP side.
+    pub http: HttpConfig,
 }
 
 impl FilesConfig {
@@ -53,6 +62,7 @@ impl FilesConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             request_timeout: Some(Duration::from_secs(60)),
             max_connections: 10_000,
+            http: HttpConfig::default(),
         }
     }
 }
@@ -93,10 +103,11 @@ pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
     Ok(dir.into())
 }
 
-/// Starts a file server.
+/// Starts a file server (nc and HTTP on the same port).
 ///
 /// # Errors
-/// When the folder cannot be opened or the port cannot start.
+/// When the folder cannot be opened, the access log cannot be opened, or the port cannot
+/// start.
 pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
     let fds = ringport::fd_limit()?;
     let max_connections = cfg
@@ -108,13 +119,36 @@ pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
              and each connection may need two (raise it with `ulimit -n`)"
         );
     }
+    let root = Arc::new(open_root(&cfg.root)?);
     let shared = Arc::new(Shared {
-        root: Arc::new(open_root(&cfg.root)?),
+        root: root.clone(),
         cfg: cfg.clone(),
         connections: AtomicUsize::new(0),
         max_connections,
     });
-    cfg.port
-        .builder()
-        .start(move |_| FileServer::new(shared.clone()))
+    let log = cfg
+        .http
+        .access_log
+        .as_ref()
+        .map(AccessLog::open)
+        .transpose()?;
+    let http = Arc::new(HttpShared {
+        root,
+        cfg: cfg.http.clone(),
+        log,
+        workers: cfg.port.workers,
+    });
+    let sniff_limit = cfg.http.max_header_bytes;
+    let header_timeout = cfg.http.header_timeout;
+    let request_timeout = cfg.request_timeout;
+    cfg.port.builder().start(move |_| {
+        Server::new(
+            FileServer::new(shared.clone()),
+            HttpServer::new(http.clone()),
+            sniff_limit,
+            header_timeout,
+            request_timeout,
+            http.log.is_some(),
+        )
+    })
 }

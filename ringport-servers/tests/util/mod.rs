@@ -6,6 +6,8 @@
 
 pub use ringport_testutil::*;
 
+pub mod http;
+
 use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
