@@ -25,6 +25,8 @@
 #   BUILD=1                    0 skips `cargo build`
 #   INSTALL=1                  0 never installs nginx or iperf3 (servers without a binary are skipped)
 #   RINGPORT=target/release/ringport   the ringport binary (server and load generator)
+#   BASELINE=path/to/ringport  another ringport build (an older one, to check a change): adds the server
+#                              "baseline", fetched like ringport, side by side with the rest
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -35,7 +37,8 @@ source bench/lib.sh
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 FILES=${FILES:-"1:16 256:2"}
-SERVERS=${SERVERS:-"ringport nginx iperf3"}
+BASELINE=${BASELINE:-}
+SERVERS=${SERVERS:-"ringport${BASELINE:+ baseline} nginx iperf3"}
 REPEAT=${REPEAT:-1}
 DISCARD=${DISCARD:-1}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -62,9 +65,10 @@ servers=()
 for s in $SERVERS; do
     case $s in
     ringport) servers+=("$s") ;;
+    baseline) if [[ -x $BASELINE ]]; then servers+=(baseline); else note "skipping baseline: set BASELINE to a ringport binary"; fi ;;
     nginx) if install nginx nginx-light nginx; then servers+=(nginx); else note "skipping nginx"; fi ;;
     iperf3) if install iperf3 iperf3; then servers+=(iperf3); else note "skipping iperf3"; fi ;;
-    *) note "unknown server '$s' (known: ringport nginx iperf3); skipping it" ;;
+    *) note "unknown server '$s' (known: ringport baseline nginx iperf3); skipping it" ;;
     esac
 done
 ((${#servers[@]})) || die "no server to run"
@@ -152,9 +156,11 @@ run_one() {
     take_port
     echo "== $server ${mib} MiB conns=$conns rep=$rep port=$port" >>"$log"
     case $server in
-    ringport)
+    ringport | baseline)
+        local bin=$RINGPORT
+        [[ $server == baseline ]] && bin=$BASELINE
         if start_server "$port" env RINGPORT_BACKEND=uring \
-            "$RINGPORT" serve "$www" --listen "127.0.0.1:$port" --threads 1; then
+            "$bin" serve "$www" --listen "127.0.0.1:$port" --threads 1; then
             run_bench "$mib" "$conns" "$server" "$rep" nc
             stop "$server_pid"
         else
@@ -201,7 +207,8 @@ import json, statistics, sys
 from collections import defaultdict
 
 path, order = sys.argv[1], sys.argv[2].split()
-names = {"ringport": "ringport", "nginx": "nginx", "iperf3": "iperf3 -Z (limit)"}
+names = {"ringport": "ringport", "baseline": "ringport (baseline)", "nginx": "nginx",
+         "iperf3": "iperf3 -Z (limit)"}
 runs = defaultdict(list)
 failed = defaultdict(list)
 for line in open(path):
