@@ -12,6 +12,7 @@ use crate::cpu::Process;
 use crate::echo::{EchoClient, Shared};
 use crate::error::LoadError;
 use crate::progress::Progress;
+use crate::ramp::{Gate, Ramp, RAMP_LIMIT};
 use crate::report::{Inputs, Report};
 use crate::stats::{LiveCounter, Stats};
 
@@ -201,7 +202,8 @@ pub(crate) struct Measured {
 }
 
 /// Runs the generator's port as `plan` says: starts one handler per worker (`factory(worker,
-/// results)`), lets it warm up, posts [`MEASURE`], waits out the window, posts [`STOP`],
+/// results)`) behind the ramp's gate, waits until every connection is established (at most
+/// [`RAMP_LIMIT`]), lets it warm up, posts [`MEASURE`], waits out the window, posts [`STOP`],
 /// shuts the port down and collects each worker's [`Stats`] from `results`.
 ///
 /// Handlers count only in the window, and hand their stats back at [`STOP`] (or when dropped).
@@ -230,7 +232,8 @@ where
     }
 
     let (results_tx, results_rx) = mpsc::channel();
-    let start = Instant::now();
+    let ramp = Arc::new(Ramp::new(plan.conns, threads));
+    let gate_ramp = ramp.clone();
     let port = {
         let mut builder = Port::builder()
             .workers(threads)
@@ -240,9 +243,11 @@ where
             builder = builder.buffers(count, size);
         }
         builder
-            .start(move |worker| factory(worker, results_tx.clone()))
+            .start(move |worker| Gate::new(factory(worker, results_tx.clone()), gate_ramp.clone()))
             .map_err(LoadError::Start)?
     };
+    ramp.wait_and_open(&port.handle(), RAMP_LIMIT);
+    let start = Instant::now();
     let backend = port.backend().to_string();
     let handle = port.handle();
     let progress = Progress::new(plan.progress, plan.warmup + plan.duration, plan.unit);
@@ -276,6 +281,7 @@ where
             Err(_) => break,
         }
     }
+    ramp.finish(&mut stats);
     let joined = join_within(port, deadline);
     if reported < threads {
         return Err(LoadError::Unresponsive(threads - reported));
