@@ -47,6 +47,7 @@ mod progress;
 mod ramp;
 mod report;
 mod run;
+mod server;
 mod stats;
 mod summary;
 
@@ -55,4 +56,5 @@ pub use error::LoadError;
 pub use files::{run_files, Expect, FilesConfig, FilesReport, Protocol};
 pub use report::Report;
 pub use run::{run_echo, EchoConfig};
+pub use server::ServerUse;
 pub use summary::{Latency, Outcome};

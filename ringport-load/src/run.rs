@@ -14,6 +14,7 @@ use crate::error::LoadError;
 use crate::progress::Progress;
 use crate::ramp::{Gate, Ramp, RAMP_LIMIT};
 use crate::report::{Inputs, Report};
+use crate::server::{ServerUse, Snapshot};
 use crate::stats::{LiveCounter, Stats};
 
 /// How long stopping may take (results handed back, workers joined) before the run gives up
@@ -81,26 +82,32 @@ impl EchoConfig {
     }
 }
 
-/// CPU readings at the start of the window.
+/// CPU readings at the start of the window, and the server's other counters.
 struct CpuStart {
     server: Option<(u32, Duration)>,
+    server_counters: Option<Snapshot>,
     client: Option<Duration>,
 }
 
 impl CpuStart {
     fn read(server_pid: Option<u32>) -> Result<Self, LoadError> {
+        // The slow reading (a file per server thread) first, the CPU times last: they frame
+        // the window most closely.
+        let server_counters = server_pid.and_then(|pid| Snapshot::read(pid).ok());
         let server = match server_pid {
             Some(pid) => Some((pid, read_server(pid)?)),
             None => None,
         };
         Ok(CpuStart {
             server,
+            server_counters,
             client: Process::Current.cpu_time().ok(),
         })
     }
 
-    /// CPU used since `self` by the server and the generator; `None` where a reading failed.
-    fn elapsed(&self) -> (Option<Duration>, Option<Duration>) {
+    /// CPU used since `self` by the server and the generator (`None` where a reading failed),
+    /// and the server's context switches, threads and peak memory.
+    fn elapsed(&self) -> (Option<Duration>, Option<Duration>, ServerUse) {
         let server = self.server.and_then(|(pid, start)| match read_server(pid) {
             Ok(end) => Some(end.saturating_sub(start)),
             Err(e) => {
@@ -112,7 +119,9 @@ impl CpuStart {
             .client
             .zip(Process::Current.cpu_time().ok())
             .map(|(start, end)| end.saturating_sub(start));
-        (server, client)
+        let end = self.server.and_then(|(pid, _)| Snapshot::read(pid).ok());
+        let used = ServerUse::between(self.server_counters.as_ref(), end.as_ref());
+        (server, client, used)
     }
 }
 
@@ -167,6 +176,7 @@ pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
         window: measured.window,
         server_cpu: measured.server_cpu,
         client_cpu: measured.client_cpu,
+        server: measured.server,
     };
     Ok(Report::new(inputs, &measured.stats))
 }
@@ -198,6 +208,8 @@ pub(crate) struct Measured {
     pub(crate) window: Duration,
     pub(crate) server_cpu: Option<Duration>,
     pub(crate) client_cpu: Option<Duration>,
+    /// The server's context switches, threads and peak memory.
+    pub(crate) server: ServerUse,
     pub(crate) stats: Stats,
 }
 
@@ -259,9 +271,9 @@ where
     progress.wait_until(window_start + plan.duration, start, "measuring", done);
     handle.post_all(STOP);
     let window = window_start.elapsed();
-    let (server_cpu, client_cpu) = match &cpu {
+    let (server_cpu, client_cpu, server) = match &cpu {
         Ok(cpu) => cpu.elapsed(),
-        Err(_) => (None, None),
+        Err(_) => (None, None, ServerUse::default()),
     };
     handle.shutdown();
     progress.finish();
@@ -300,6 +312,7 @@ where
         window,
         server_cpu,
         client_cpu,
+        server,
         stats,
     })
 }
