@@ -40,6 +40,10 @@ pub struct Args {
     /// quick 250ms).
     #[arg(long, value_parser = parse_duration)]
     warmup: Option<Duration>,
+    /// Run the whole matrix this many times (each round in another model order) and report
+    /// each point's median.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Threads of the pool model (4).
     #[arg(long, default_value_t = 256)]
     pool_threads: usize,
@@ -67,6 +71,10 @@ pub fn run_compare(args: Args) -> anyhow::Result<()> {
     if plan.connections.contains(&0) {
         bail!("connection counts must be at least 1");
     }
+    if args.rounds == 0 {
+        bail!("at least one round is needed");
+    }
+    plan.rounds = args.rounds;
     if args.pool_threads == 0 {
         bail!("the pool needs at least one thread");
     }
@@ -77,11 +85,12 @@ pub fn run_compare(args: Args) -> anyhow::Result<()> {
     }
     let points = plan.points().len();
     eprintln!(
-        "ringport compare: {points} points ({} models × {} workloads × {} connection counts), \
-         expected to take about {}",
+        "ringport compare: {points} points ({} models × {} workloads × {} connection counts) \
+         × {} round(s), expected to take about {}",
         plan.models.len(),
         plan.workloads.len(),
         plan.connections.len(),
+        plan.rounds,
         minutes(plan.expected())
     );
     let cfg = Compare {

@@ -192,6 +192,7 @@ fn refuses_bad_flags() {
         &["--conns", "0"],
         &["--workloads", "http"],
         &["--pool-threads", "0"],
+        &["--rounds", "0"],
     ] {
         let out = util::ringport(&[&["compare"], args].concat())
             .output()

@@ -40,7 +40,7 @@ pub fn page(results: &Results, charts: &[Chart], dir: &Path) -> String {
          <title>ringport compare: server models side by side</title><style>{STYLE}</style></head>\n\
          <body>\n<h1>Server models side by side</h1>\n<p>{} CPUs, {}, servers {}; \
          each server may use {} CPU(s); descriptor limit {}. Warmup {:.2} s and {:.2} s \
-         measured per point; pool of {} threads.</p>\n",
+         measured per point, each point the median of {} round(s); pool of {} threads.</p>\n",
         m.cpus,
         escape(&m.kernel),
         if m.pinned {
@@ -52,6 +52,7 @@ pub fn page(results: &Results, charts: &[Chart], dir: &Path) -> String {
         m.fd_limit,
         results.plan.warmup.as_secs_f64(),
         results.plan.duration.as_secs_f64(),
+        results.plan.rounds,
         results.pool_threads,
     );
     for note in &m.notes {

@@ -16,6 +16,7 @@
 
 mod charts;
 mod html;
+mod median;
 mod plan;
 mod point;
 mod results;
@@ -25,6 +26,7 @@ mod system;
 mod table;
 
 pub use charts::{Chart, Metric};
+pub use median::median;
 pub use plan::{Plan, Workload};
 pub use point::{CtxPerOp, Point, Status};
 pub use results::{Results, SCHEMA};

@@ -98,6 +98,8 @@ pub struct Plan {
     /// The measured window of each point.
     #[serde(rename = "duration_s", serialize_with = "secs")]
     pub duration: Duration,
+    /// Times the whole matrix runs; each point reports the median of its rounds.
+    pub rounds: usize,
 }
 
 fn model_names<S: serde::Serializer>(models: &[Model], s: S) -> Result<S::Ok, S::Error> {
@@ -109,9 +111,10 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// Time a point takes besides its warmup and window: starting and stopping the server,
-/// opening and closing the connections (measured on a 2-core machine; more at 10,000).
+/// opening and closing the connections (as measured on a 2-core machine: about 5 s more
+/// at 10,000 connections).
 fn overhead(conns: usize) -> Duration {
-    Duration::from_millis(400) + Duration::from_micros(150) * conns as u32
+    Duration::from_millis(400) + Duration::from_micros(500) * conns as u32
 }
 
 impl Plan {
@@ -124,6 +127,7 @@ impl Plan {
             connections: vec![1, 10, 100, 1000, 10_000],
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(4),
+            rounds: 1,
         }
     }
 
@@ -136,15 +140,22 @@ impl Plan {
             connections: vec![10, 100],
             warmup: Duration::from_millis(250),
             duration: Duration::from_millis(500),
+            rounds: 1,
         }
     }
 
-    /// Every point, in the order they run: workload by workload, connection count by count,
-    /// and within each the models in an order that rotates from one step to the next, so
-    /// that no model always runs first (or right after the heaviest).
+    /// Every point of one round, in the order they run: workload by workload, connection
+    /// count by count, and within each the models in an order that rotates from one step to
+    /// the next (and from one round to the next), so that no model always runs first (or
+    /// right after the heaviest).
     pub fn points(&self) -> Vec<(Workload, usize, Model)> {
+        self.round(0)
+    }
+
+    /// The points of round `round` (see [`Plan::points`]).
+    pub fn round(&self, round: usize) -> Vec<(Workload, usize, Model)> {
         let mut points = Vec::new();
-        let mut step = 0;
+        let mut step = round;
         for &workload in &self.workloads {
             for &conns in &self.connections {
                 let n = self.models.len();
@@ -162,12 +173,14 @@ impl Plan {
         self.warmup + self.duration + overhead(conns)
     }
 
-    /// The expected time of the whole matrix.
+    /// The expected time of every round.
     pub fn expected(&self) -> Duration {
-        self.points()
+        let round: Duration = self
+            .points()
             .iter()
             .map(|&(_, conns, _)| self.point_time(conns))
-            .sum()
+            .sum();
+        round * self.rounds.max(1) as u32
     }
 
     /// The largest connection count.

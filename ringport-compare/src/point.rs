@@ -85,6 +85,8 @@ pub struct Point {
     pub load_cpu_us_per_op: Option<f64>,
     /// The measured window, seconds.
     pub window_s: f64,
+    /// Rounds this point is the median of (1: a single measurement).
+    pub rounds: usize,
 }
 
 /// What the two kinds of load report have in common, as the point needs it.
@@ -125,6 +127,7 @@ impl Point {
             unserved: 0,
             load_cpu_us_per_op: None,
             window_s: 0.0,
+            rounds: 1,
         }
     }
 

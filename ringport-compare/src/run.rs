@@ -163,26 +163,44 @@ pub fn run(cfg: &Compare) -> io::Result<Results> {
         pool_threads: cfg.pool_threads,
     };
 
-    let points = plan.points();
+    let rounds = plan.rounds.max(1);
+    let total = plan.points().len() * rounds;
     let progress = Progress::new(cfg.progress, plan.expected());
     let mut left = plan.expected();
     let baseline_fds = fd_count();
-    let mut results = Vec::with_capacity(points.len());
-    for (i, &(workload, conns, model)) in points.iter().enumerate() {
-        progress.point(i, points.len(), model, workload, conns, left);
-        let started = Instant::now();
-        results.push(measure(&launch, &files, plan, model, workload, conns));
-        // The load generator's connections of this point close in the background: wait for
-        // them, so that the next point starts on a quiet machine.
-        let drained = Instant::now() + DRAIN;
-        while fd_count() > baseline_fds + 64 && Instant::now() < drained {
-            std::thread::sleep(Duration::from_millis(20));
+    let mut measured = Vec::with_capacity(total);
+    for round in 0..rounds {
+        for (workload, conns, model) in plan.round(round) {
+            let i = measured.len();
+            progress.point(i, total, model, workload, conns, left);
+            measured.push(measure(&launch, &files, plan, model, workload, conns));
+            // The load generator's connections of this point close in the background: wait
+            // for them, so that the next point starts on a quiet machine.
+            let drained = Instant::now() + DRAIN;
+            while fd_count() > baseline_fds + 64 && Instant::now() < drained {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let planned = plan.point_time(conns);
+            left = left.saturating_sub(planned);
+            progress.bar.inc(planned.as_millis() as u64);
         }
-        let planned = plan.point_time(conns);
-        left = left.saturating_sub(planned);
-        progress.bar.inc(planned.as_millis() as u64);
-        tracing::debug!(?model, %workload, conns, took = ?started.elapsed(), "point done");
     }
+    // Each point as the median of its rounds, in the order of the first round.
+    let results = plan
+        .points()
+        .into_iter()
+        .map(|(workload, conns, model)| {
+            let of_point: Vec<&Point> = measured
+                .iter()
+                .filter(|p| {
+                    p.model == model.name()
+                        && p.workload == workload.name()
+                        && p.connections == conns
+                })
+                .collect();
+            crate::median::median(&of_point)
+        })
+        .collect();
     progress.bar.finish_and_clear();
 
     Ok(Results {

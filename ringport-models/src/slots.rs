@@ -18,16 +18,23 @@ pub(crate) struct Slot(Arc<Slots>);
 
 impl Slots {
     /// The bound of `cfg`, lowered to what the descriptor limit can serve with `threads`
-    /// threads of the server's own (each connection may hold a socket and an open file).
-    pub(crate) fn new(cfg: &ModelConfig, threads: usize) -> Arc<Self> {
+    /// threads of the server's own: a file connection may hold a socket and an open file (the
+    /// rule of `ringport serve`), an echo connection its socket only.
+    pub(crate) fn new(cfg: &ModelConfig, threads: usize, files: bool) -> Arc<Self> {
         let fds = ringport::fd_limit().unwrap_or(1024);
-        let max = cfg
-            .max_connections
-            .min(ringport_servers::files::connections_within(fds, threads));
+        let within = if files {
+            ringport_servers::files::connections_within(fds, threads)
+        } else {
+            // The file server's reserve (standard streams, and per thread its poller, eventfd and
+            // listener, with room to spare), one descriptor per connection.
+            fds.saturating_sub(16 + 4 * threads as u64).max(1) as usize
+        };
+        let max = cfg.max_connections.min(within);
         if max < cfg.max_connections {
             tracing::info!(
                 "serving at most {max} connections at once: the descriptor limit is {fds} \
-                 and each connection may need two"
+                 and each connection may need {}",
+                if files { "two" } else { "one" }
             );
         }
         Arc::new(Slots {
@@ -70,7 +77,7 @@ mod tests {
     fn bounded_and_given_back() {
         let mut cfg = ModelConfig::new("127.0.0.1:0".parse().unwrap());
         cfg.max_connections = 2;
-        let slots = Slots::new(&cfg, 1);
+        let slots = Slots::new(&cfg, 1, true);
         let a = slots.take().unwrap();
         let _b = slots.take().unwrap();
         assert!(slots.take().is_none());

@@ -79,7 +79,7 @@ impl Acceptor {
         let listener = Arc::new(bind(cfg.listen, false)?);
         let addr = listener.local_addr()?;
         let threads = if pool { cfg.pool_threads.max(1) } else { 1 };
-        let registry = Registry::new(cfg, threads);
+        let registry = Registry::new(cfg, threads, matches!(service, Service::Files(_)));
         let stop = Arc::new(AtomicBool::new(false));
 
         let (dispatch, pool): (Dispatch, Vec<JoinHandle<()>>) = if pool {

@@ -25,9 +25,9 @@ pub(super) struct Registered {
 }
 
 impl Registry {
-    pub(super) fn new(cfg: &ModelConfig, threads: usize) -> Arc<Self> {
+    pub(super) fn new(cfg: &ModelConfig, threads: usize, files: bool) -> Arc<Self> {
         Arc::new(Registry {
-            slots: Slots::new(cfg, threads),
+            slots: Slots::new(cfg, threads, files),
             conns: Mutex::new((0, HashMap::new())),
         })
     }

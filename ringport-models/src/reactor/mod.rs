@@ -86,7 +86,7 @@ impl Reactor {
     /// Starts `cfg.cpus` threads serving `service`.
     pub(crate) fn start(service: &Service, cfg: &ModelConfig) -> io::Result<Self> {
         let threads = cfg.cpus.max(1);
-        let slots = Slots::new(cfg, threads);
+        let slots = Slots::new(cfg, threads, matches!(service, Service::Files(_)));
         let stop = Arc::new(AtomicBool::new(false));
         let files = match service {
             Service::Echo => None,
