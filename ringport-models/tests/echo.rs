@@ -39,25 +39,7 @@ fn concurrent_clients_random_sizes() {
 
 #[test]
 fn half_close_gets_everything_back_then_eof() {
-    util::each_echo(|model, addr| {
-        let seed = util::seed();
-        thread::scope(|s| {
-            for (i, &len) in [0u64, 1, 1000, 64 << 10, 300 << 10, 3 << 20]
-                .iter()
-                .enumerate()
-            {
-                s.spawn(move || {
-                    let seed = seed ^ i as u64;
-                    let client = util::connect(addr);
-                    let (got, end) = thread::scope(|s| {
-                        s.spawn(|| util::write_stream(&client, seed, 0, len).unwrap());
-                        util::read_stream_to_end(&client, seed, 0)
-                    });
-                    assert_eq!((got, end), (len, util::End::Eof), "{model}: {len} bytes");
-                });
-            }
-        });
-    });
+    util::each_echo(|_, addr| util::half_close_sizes(addr, util::seed()));
 }
 
 /// A client that sends without reading is held back (the socket stops taking bytes), and
@@ -80,23 +62,6 @@ fn client_that_stops_reading_is_held_back_then_served() {
     });
 }
 
-/// One round: every connection sends its message, then every echo is read back and checked.
-fn round(conns: &[TcpStream], seed: u64) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let messages: Vec<Vec<u8>> = (0..conns.len())
-        .map(|_| util::payload(rng.gen(), rng.gen_range(1..=4000)))
-        .collect();
-    for (mut conn, message) in conns.iter().zip(&messages) {
-        conn.write_all(message).unwrap();
-    }
-    for (i, (mut conn, message)) in conns.iter().zip(&messages).enumerate() {
-        let mut echo = vec![0; message.len()];
-        conn.read_exact(&mut echo)
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        util::assert_bytes(&echo, message, &format!("echo on connection {i}"));
-    }
-}
-
 /// A thousand connections open at once. Every model serves each of them in turn (the pool
 /// serves the queued ones as earlier clients leave); every model but the pool also serves
 /// all of them while all the others stay open.
@@ -106,10 +71,10 @@ fn thousand_connections() {
         let seed = util::seed();
         let conns: Vec<TcpStream> = (0..1000).map(|_| util::connect(addr)).collect();
         if model != Model::Pool {
-            round(&conns, seed);
+            util::round_all_at_once(&conns, seed);
             let reversed: Vec<TcpStream> =
                 conns.iter().rev().map(|c| c.try_clone().unwrap()).collect();
-            round(&reversed, seed ^ 1);
+            util::round_all_at_once(&reversed, seed ^ 1);
         }
         for (i, conn) in conns.into_iter().enumerate() {
             util::round_trip(&conn, &util::payload(seed ^ (i as u64 + 7), 100 + i));
