@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ringport_compare::{markdown, run, write_outputs, Compare, Plan, Workload};
+use ringport_compare::{markdown, run, write_outputs, Compare, Plan, Results, Workload};
 use ringport_load::parse_duration;
 use ringport_models::Model;
 
@@ -50,23 +50,34 @@ pub struct Args {
     /// Do not pin the servers to CPU 0 and the load generator to CPU 1.
     #[arg(long)]
     no_pin: bool,
+    /// Measure nothing: draw the charts, page and table again from a `results.json` of an
+    /// earlier run.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    replot: Option<PathBuf>,
 }
 
 /// Runs the comparison and prints the table (or JSON).
 pub fn run_compare(args: Args) -> anyhow::Result<()> {
+    if let Some(path) = &args.replot {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let results = Results::from_json(&text)
+            .with_context(|| format!("reading results from {}", path.display()))?;
+        return finish(&results, &args);
+    }
     let mut plan = if args.quick {
         Plan::quick()
     } else {
         Plan::full()
     };
     if !args.models.is_empty() {
-        plan.models = args.models;
+        plan.models = args.models.clone();
     }
     if !args.workloads.is_empty() {
-        plan.workloads = args.workloads;
+        plan.workloads = args.workloads.clone();
     }
     if !args.conns.is_empty() {
-        plan.connections = args.conns;
+        plan.connections = args.conns.clone();
     }
     if plan.connections.contains(&0) {
         bail!("connection counts must be at least 1");
@@ -101,11 +112,16 @@ pub fn run_compare(args: Args) -> anyhow::Result<()> {
         progress: std::io::stderr().is_terminal() && std::env::var_os("CI").is_none(),
     };
     let results = run(&cfg).context("running the comparison")?;
-    write_outputs(&results, &args.out)?;
+    finish(&results, &args)
+}
+
+/// Writes the charts and page, and prints the table (or JSON).
+fn finish(results: &Results, args: &Args) -> anyhow::Result<()> {
+    write_outputs(results, &args.out)?;
     if args.json {
         println!("{}", results.to_json());
     } else {
-        println!("{}", markdown(&results));
+        println!("{}", markdown(results));
     }
     eprintln!(
         "charts, index.html, results.json and results.md in {}",

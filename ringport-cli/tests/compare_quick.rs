@@ -134,6 +134,18 @@ fn quick_comparison_writes_table_json_charts_and_page() {
         );
     }
 
+    // The same table and charts again from the saved results, without measuring.
+    let again_dir = out.path().join("again");
+    let results = out_dir.join("results.json");
+    let again = compare(&[
+        "--replot",
+        results.to_str().unwrap(),
+        "--out",
+        again_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(again, table);
+    assert_eq!(svgs(&again_dir).len(), charts.len());
+
     // The page, in a real browser: every chart loaded and on screen.
     let page = out_dir.join("index.html");
     let html = std::fs::read_to_string(&page).unwrap();

@@ -154,6 +154,8 @@ fn draw(
     let x = log_range(points.iter().map(|p| p.connections as f64));
     let x = x.start.max(0.5)..x.end;
     let y = log_range(points.iter().filter_map(|p| metric.value(p)));
+    // Headroom above the data for the legend (a third of the height on the log axis).
+    let y = y.start..y.end * (y.end / y.start).sqrt().max(4.0);
 
     let root = SVGBackend::new(file, SIZE).into_drawing_area();
     root.fill(&WHITE)?;

@@ -6,11 +6,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use ringport_models::Model;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The load put on each model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Workload {
     /// Echo ping-pong: 64-byte messages, one in flight per connection.
     Echo64,
@@ -67,6 +67,14 @@ impl From<Workload> for String {
     }
 }
 
+impl TryFrom<String> for Workload {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 impl FromStr for Workload {
     type Err = String;
 
@@ -83,20 +91,28 @@ impl FromStr for Workload {
 }
 
 /// The matrix of a comparison and the time of each point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Models, each started afresh for every point.
-    #[serde(serialize_with = "model_names")]
+    #[serde(serialize_with = "model_names", deserialize_with = "models_named")]
     pub models: Vec<Model>,
     /// Workloads.
     pub workloads: Vec<Workload>,
     /// Connection counts.
     pub connections: Vec<usize>,
     /// Unmeasured time after all connections are established.
-    #[serde(rename = "warmup_s", serialize_with = "secs")]
+    #[serde(
+        rename = "warmup_s",
+        serialize_with = "secs",
+        deserialize_with = "from_secs"
+    )]
     pub warmup: Duration,
     /// The measured window of each point.
-    #[serde(rename = "duration_s", serialize_with = "secs")]
+    #[serde(
+        rename = "duration_s",
+        serialize_with = "secs",
+        deserialize_with = "from_secs"
+    )]
     pub duration: Duration,
     /// Times the whole matrix runs; each point reports the median of its rounds.
     pub rounds: usize,
@@ -104,6 +120,19 @@ pub struct Plan {
 
 fn model_names<S: serde::Serializer>(models: &[Model], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(models.iter().map(|m| m.name()))
+}
+
+fn models_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Model>, D::Error> {
+    let names: Vec<String> = Deserialize::deserialize(d)?;
+    names
+        .iter()
+        .map(|n| n.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs: f64 = Deserialize::deserialize(d)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -204,7 +204,7 @@ pub fn run(cfg: &Compare) -> io::Result<Results> {
     progress.bar.finish_and_clear();
 
     Ok(Results {
-        schema: SCHEMA,
+        schema: SCHEMA.to_owned(),
         machine: Machine {
             cpus,
             kernel: system::kernel(),
@@ -278,9 +278,9 @@ fn load(
     cfg.duration = plan.duration;
     cfg.server_pid = Some(server.pid());
     // No byte for this long is a failed download: generous (a loopback transfer that moves
-    // nothing for seconds is broken), yet within the point.
+    // nothing for seconds is broken), yet within the point (5 s in the full matrix).
     cfg.stall_timeout =
-        (plan.warmup + plan.duration).clamp(Duration::from_secs(1), Duration::from_secs(5));
+        (plan.warmup + plan.duration).clamp(Duration::from_secs(2), Duration::from_secs(5));
     match run_files(&cfg) {
         Ok(report) => Point::of_files(model, workload, conns, &report),
         Err(e) => failed(&e),

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU of the server processes when pinned.
 pub const SERVER_CPU: usize = 0;
@@ -59,15 +59,15 @@ pub fn raise_fd_limit(want: u64) -> (u64, Option<String>) {
     );
     let got = getrlimit(Resource::Nofile).current.unwrap_or(hard);
     let note = format!(
-        "the open-descriptor limit is {got} and may not be raised to {want} here \
-         (raise it with `ulimit -n {want}` as root): points with many connections will \
-         show connection errors"
+        "the open-descriptor limit is {got} and may not be raised to {want} here (raising \
+         the hard limit needs CAP_SYS_RESOURCE: `ulimit -Hn {want}` as root): points with \
+         many connections may show connection errors"
     );
     (got, Some(note))
 }
 
 /// What the comparison ran on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
     /// CPUs available to the comparison.
     pub cpus: usize,
