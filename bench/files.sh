@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# File downloads, side by side: `ringport serve` (send_file by sendfile, then by splice) against
-# nginx, with iperf3 as the loopback limit.
+# File downloads, side by side: `ringport serve` against nginx, with iperf3 as the loopback limit.
 #
 # Every server runs pinned to SERVER_CPU, the load generator (`ringport bench files`, which checks
 # every byte against the local copy) to LOADGEN_CPU. ringport is fetched over its nc protocol, nginx
@@ -13,7 +12,7 @@
 #   DURATION=5                 whole seconds per run (`--duration` and iperf3's `-t`)
 #   WARMUP=1                   seconds of unmeasured warmup per load generator run
 #   FILES="1:16 256:2"         MIB:CONNS pairs: a random file of MIB MiB fetched over CONNS connections
-#   SERVERS="sendfile splice nginx iperf3"
+#   SERVERS="ringport nginx iperf3"
 #   REPEAT=1                   runs per file and server; the table shows the median of each metric
 #   SERVER_CPU=0 LOADGEN_CPU=1 CPUs to pin to
 #   SETTLE=0                   if > 0: before each run, wait (up to 60 s) until the machine is less than
@@ -31,7 +30,7 @@ ROOT=$PWD
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-1}
 FILES=${FILES:-"1:16 256:2"}
-SERVERS=${SERVERS:-"sendfile splice nginx iperf3"}
+SERVERS=${SERVERS:-"ringport nginx iperf3"}
 REPEAT=${REPEAT:-1}
 SERVER_CPU=${SERVER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
@@ -126,10 +125,10 @@ install() {
 servers=()
 for s in $SERVERS; do
     case $s in
-    sendfile | splice) servers+=("$s") ;;
+    ringport) servers+=("$s") ;;
     nginx) if install nginx nginx-light nginx; then servers+=(nginx); else note "skipping nginx"; fi ;;
     iperf3) if install iperf3 iperf3; then servers+=(iperf3); else note "skipping iperf3"; fi ;;
-    *) note "unknown server '$s' (known: sendfile splice nginx iperf3); skipping it" ;;
+    *) note "unknown server '$s' (known: ringport nginx iperf3); skipping it" ;;
     esac
 done
 ((${#servers[@]})) || die "no server to run"
@@ -317,8 +316,8 @@ run_one() {
     take_port
     echo "== $server ${mib} MiB conns=$conns rep=$rep port=$port" >>"$log"
     case $server in
-    sendfile | splice)
-        if start_server "$port" env RINGPORT_SEND_FILE="$server" RINGPORT_BACKEND=uring \
+    ringport)
+        if start_server "$port" env RINGPORT_BACKEND=uring \
             "$RINGPORT" serve "$www" --listen "127.0.0.1:$port" --threads 1; then
             run_bench "$mib" "$conns" "$server" "$rep" nc
             stop "$server_pid"
@@ -366,8 +365,7 @@ import json, statistics, sys
 from collections import defaultdict
 
 path, order = sys.argv[1], sys.argv[2].split()
-names = {"sendfile": "ringport (sendfile)", "splice": "ringport (splice)",
-         "nginx": "nginx", "iperf3": "iperf3 -Z (limit)"}
+names = {"ringport": "ringport", "nginx": "nginx", "iperf3": "iperf3 -Z (limit)"}
 runs = defaultdict(list)
 failed = defaultdict(list)
 for line in open(path):

@@ -1,13 +1,10 @@
 //! `ringport echo`.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use anyhow::Context;
-use ringport::Backend;
 use ringport_servers::echo::{self, EchoConfig};
 
-use crate::info::default_workers;
+use crate::port_args::PortArgs;
 
 /// Flags of `ringport echo`.
 #[derive(Debug, clap::Args)]
@@ -15,40 +12,21 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:7777")]
     listen: SocketAddr,
-    /// Worker threads (default: available CPUs).
-    #[arg(long, default_value_t = default_workers())]
-    threads: usize,
-    /// Backend: auto, uring or epoll.
-    #[arg(long, env = Backend::ENV, default_value = "auto")]
-    backend: Backend,
-    /// Seconds that shutdown (SIGINT/SIGTERM) lets clients finish before closing them.
-    #[arg(long, default_value_t = 5.0)]
-    shutdown_timeout: f64,
+    #[command(flatten)]
+    port: PortArgs,
 }
 
 /// Runs the echo server until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = EchoConfig {
-        listen: args.listen,
-        workers: args.threads,
-        backend: args.backend,
-        shutdown_timeout: Duration::try_from_secs_f64(args.shutdown_timeout)
-            .context("--shutdown-timeout")?,
+        port: args.port.settings(args.listen),
     };
-    // Every connection is a descriptor: take all the process may have.
-    if let Err(e) = ringport::raise_fd_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
-    let port =
-        echo::start(&cfg).with_context(|| format!("starting the echo server on {}", cfg.listen))?;
-    // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.
-    ringport::shutdown_on_signals(port.handle())?;
-    let addr = port.local_addr().unwrap_or(cfg.listen);
+    let port = crate::serving::start("echo", cfg.port.listen, || echo::start(&cfg))?;
     println!(
-        "ringport echo listening on {addr} ({} backend, {} workers)",
+        "ringport echo listening on {} ({} backend, {} workers)",
+        port.local_addr().unwrap_or(cfg.port.listen),
         port.backend(),
         port.workers()
     );
-    port.join()?;
-    Ok(())
+    crate::serving::wait(port)
 }

@@ -6,7 +6,9 @@ mod echo;
 mod info;
 mod logging;
 mod model_server;
+mod port_args;
 mod serve;
+mod serving;
 
 use std::ffi::OsString;
 

@@ -2,13 +2,10 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context;
-use ringport::Backend;
 use ringport_servers::files::{self, FilesConfig};
 
-use crate::info::default_workers;
+use crate::port_args::{timeout, PortArgs, Timeout};
 
 /// Flags of `ringport serve`.
 #[derive(Debug, clap::Args)]
@@ -19,62 +16,40 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8182")]
     listen: SocketAddr,
-    /// Worker threads (default: available CPUs).
-    #[arg(long, default_value_t = default_workers())]
-    threads: usize,
-    /// Backend: auto, uring or epoll.
-    #[arg(long, env = Backend::ENV, default_value = "auto")]
-    backend: Backend,
     /// Longest file name accepted, in bytes.
     #[arg(long, default_value_t = 4096)]
     max_name: usize,
-    /// Seconds a connection may stay idle (no request, no transfer) before it is closed.
-    #[arg(long, default_value_t = 300.0)]
-    idle_timeout: f64,
+    /// Seconds a connection may stay idle (no request in progress, no transfer) before it is
+    /// closed (0: never).
+    #[arg(long, default_value = "300", value_name = "SECS", value_parser = timeout)]
+    idle_timeout: Timeout,
+    /// Seconds within which a file name must arrive whole once its first byte has (0: no
+    /// limit); a client that trickles bytes is told so and closed.
+    #[arg(long, default_value = "60", value_name = "SECS", value_parser = timeout)]
+    request_timeout: Timeout,
     /// Connections served at once; more are told "server busy" and closed.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
-    /// Seconds that shutdown (SIGINT/SIGTERM) lets transfers in flight finish.
-    #[arg(long, default_value_t = 10.0)]
-    shutdown_timeout: f64,
-}
-
-fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(value).with_context(|| format!("{flag} {value}"))
+    #[command(flatten)]
+    port: PortArgs,
 }
 
 /// Serves files until SIGINT or SIGTERM.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = FilesConfig {
-        root: args.dir.clone(),
-        listen: args.listen,
-        workers: args.threads,
-        backend: args.backend,
-        max_name: args.max_name,
-        idle_timeout: seconds(args.idle_timeout, "--idle-timeout")?,
-        max_connections: args.max_connections,
-        shutdown_timeout: seconds(args.shutdown_timeout, "--shutdown-timeout")?,
-    };
-    // Every connection is a descriptor: take all the process may have.
-    if let Err(e) = ringport::raise_fd_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
-    // Every connection is a descriptor: take all the process may have.
-    if let Err(e) = ringport::raise_fd_limit() {
-        tracing::warn!("cannot raise the open-file limit: {e}");
-    }
-    let port = files::start(&cfg)
-        .with_context(|| format!("starting the file server on {}", cfg.listen))?;
-    // Handle SIGINT/SIGTERM before saying we are ready: whoever waits for that line may stop us.
-    ringport::shutdown_on_signals(port.handle())?;
-    let addr = port.local_addr().unwrap_or(cfg.listen);
+    let mut cfg = FilesConfig::new(&args.dir, args.listen);
+    cfg.port = args.port.settings(args.listen);
+    cfg.max_name = args.max_name;
+    cfg.idle_timeout = args.idle_timeout.0;
+    cfg.request_timeout = args.request_timeout.0;
+    cfg.max_connections = args.max_connections;
+    let port = crate::serving::start("file", cfg.port.listen, || files::start(&cfg))?;
     let root = std::fs::canonicalize(&args.dir).unwrap_or(args.dir);
     println!(
-        "ringport serve listening on {addr}, serving {} ({} backend, {} workers)",
+        "ringport serve listening on {}, serving {} ({} backend, {} workers)",
+        port.local_addr().unwrap_or(cfg.port.listen),
         root.display(),
         port.backend(),
         port.workers()
     );
-    port.join()?;
-    Ok(())
+    crate::serving::wait(port)
 }

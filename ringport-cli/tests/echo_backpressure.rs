@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use ringport_servers::echo::PAUSE_AT;
+use ringport::PortBuilder;
 
 const TOTAL: u64 = 100 << 20;
 /// How much the server's resident memory may grow with one flooding client.
@@ -56,7 +56,9 @@ fn unread_100_mib_is_bounded_then_echoed_whole() {
             (written, peak)
         });
 
-        let bound = 4 * (64 << 10) + util::server_socket_buffers_max() + PAUSE_AT as u64 * 2;
+        let bound = 4 * (64 << 10)
+            + util::server_socket_buffers_max()
+            + PortBuilder::DEFAULT_MAX_UNSENT as u64 * 2;
         let grew = peak.saturating_sub(baseline);
         eprintln!(
             "client wrote {written} bytes before stalling (bound {bound}); server RSS grew {grew}"

@@ -19,16 +19,21 @@ const FILE: &[u8] = b"the quick brown fox jumps over the lazy dog\n";
 /// Runs `ringport ARGS --listen 127.0.0.1:0 --threads 1 --backend BACKEND`, a server, with at
 /// most [`NOFILE`] descriptors.
 fn start(backend: Backend, args: &[&str]) -> ChildServer {
+    start_with(backend, args, NOFILE)
+}
+
+/// [`start`] with at most `nofile` descriptors.
+fn start_with(backend: Backend, args: &[&str], nofile: u64) -> ChildServer {
     let name = format!("ringport {}", args[0]);
     let mut cmd = util::ringport(args);
     cmd.args(["--listen", "127.0.0.1:0", "--threads", "1"])
         .args(["--backend", &backend.to_string()]);
     // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let rl = libc::rlimit {
-                rlim_cur: NOFILE,
-                rlim_max: NOFILE,
+                rlim_cur: nofile,
+                rlim_max: nofile,
             };
             if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -146,5 +151,55 @@ fn serve_within_descriptors_refuses_cleanly_and_recovers() {
         std::thread::sleep(Duration::from_millis(200));
         let mut c = util::connect(server.addr);
         exchange(&mut c, b"f.txt\n", FILE);
+    }
+}
+
+/// A flood of 200 clients at a server limited to 64 descriptors: the sockets it refuses come
+/// and go, yet every client it admitted gets its file on its first request (never "busy" for
+/// its file: descriptors for the admitted clients' files are kept), the others are told
+/// "busy" and closed, and running out of descriptors to accept with is logged once, not every
+/// 100 ms.
+#[test]
+fn serve_flood_keeps_the_descriptors_of_admitted_clients() {
+    let dir = TempDir::new("emfile-flood");
+    std::fs::write(dir.path().join("f.txt"), FILE).unwrap();
+    let root = dir.path().to_str().unwrap();
+    for backend in util::backends() {
+        let server = start_with(backend, &["serve", root], 64);
+        let clients: Vec<TcpStream> = (0..200).map(|_| util::connect(server.addr)).collect();
+        let (mut admitted, mut refused) = (Vec::new(), 0);
+        for mut c in clients {
+            c.write_all(b"f.txt\n").unwrap();
+            let mut got = vec![0; FILE.len()];
+            let n = c.read(&mut got).unwrap();
+            if got[..n].starts_with(b"error: server busy") {
+                // Refused: the line, then the close.
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut rest = Vec::new();
+                match c.read_to_end(&mut rest) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                    Err(e) => panic!("{backend}: a busy client was not closed: {e}"),
+                }
+                refused += 1;
+            } else {
+                c.read_exact(&mut got[n..]).unwrap();
+                assert_eq!(got, FILE, "{backend}");
+                admitted.push(c);
+            }
+        }
+        eprintln!("{backend}: {} admitted, {refused} refused", admitted.len());
+        assert!(!admitted.is_empty() && refused > 0, "{backend}");
+        // The admitted ones keep being served.
+        for c in &mut admitted {
+            exchange(c, b"f.txt\n", FILE);
+        }
+        drop(admitted);
+        let log = server.log();
+        let said = log.matches("Too many open files").count();
+        assert!(
+            said <= 1,
+            "{backend}: the shortage was logged {said} times:\n{log}"
+        );
     }
 }

@@ -28,8 +28,14 @@ fn require_nc() {
 /// Runs `nc -q1 127.0.0.1 PORT` with `input` on its stdin and its stdout in `out`; waits for
 /// it (bounded) and returns the bytes it wrote.
 fn nc(serve: &ChildServer, input: &[u8], out: &Path) -> Vec<u8> {
+    nc_with(&["-q1"], serve, input, out)
+}
+
+/// [`nc`] with `flags` instead of `-q1`.
+fn nc_with(flags: &[&str], serve: &ChildServer, input: &[u8], out: &Path) -> Vec<u8> {
     let mut child = Command::new("nc")
-        .args(["-q1", "127.0.0.1", &serve.addr.port().to_string()])
+        .args(flags)
+        .args(["127.0.0.1", &serve.addr.port().to_string()])
         .stdin(Stdio::piped())
         .stdout(File::create(out).unwrap())
         .stderr(Stdio::piped())
@@ -71,8 +77,8 @@ fn nc_downloads_a_file() {
     });
 }
 
-/// Several names on nc's stdin, a missing one among them: the files and the refusal line come
-/// in order, in one stream.
+/// Several names on nc's stdin, a missing one and an empty line among them: the files and the
+/// refusal lines come in order, in one stream.
 #[test]
 fn nc_several_names_and_a_refusal() {
     require_nc();
@@ -89,17 +95,33 @@ fn nc_several_names_and_a_refusal() {
         );
         let (first, rest) = got.split_at(a.size as usize);
         assert_is(first, &a);
-        let line = error_line("no such file", b"missing.txt");
+        let mut lines = error_line("no such file", b"missing.txt");
+        lines.extend_from_slice(b"error: no file name\r\n");
         assert!(
-            rest.starts_with(&line),
+            rest.starts_with(&lines),
             "{:?}",
             rest[..80.min(rest.len())].escape_ascii().to_string()
         );
-        let (second, rest) = rest[line.len()..].split_at(b.size as usize);
+        let (second, rest) = rest[lines.len()..].split_at(b.size as usize);
         assert_is(second, &b);
         assert_eq!(
             rest,
             error_line("outside the served folder", b"../secret.txt")
         );
+    });
+}
+
+/// The article's program served a name that ended with the input, without a newline: so does
+/// ringport (`printf NAME | nc -N`: nc half-closes when its input ends).
+#[test]
+fn nc_last_name_without_newline() {
+    require_nc();
+    let mut tree = Tree::new();
+    let file = tree.add("file.bin", 64 * KIB);
+    let out = TempDir::new("nc");
+    each_backend(|backend| {
+        let serve = util::serve(tree.root(), backend, &[]);
+        let copy = out.path().join(format!("copy-{backend}"));
+        assert_is(&nc_with(&["-N"], &serve, b"file.bin", &copy), &file);
     });
 }

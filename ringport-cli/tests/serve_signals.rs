@@ -65,3 +65,38 @@ fn sigterm_during_fifty_transfers() {
         );
     });
 }
+
+/// A second signal does not wait for the shutdown timeout: every connection is reset at once
+/// (a transfer cut short must never look complete to its client), and the server exits with
+/// status 130.
+#[test]
+fn a_second_signal_resets_transfers() {
+    let mut tree = Tree::new();
+    let big = tree.add("big.bin", SIZE);
+    each_backend(|backend| {
+        let mut serve = util::serve(tree.root(), backend, &["--shutdown-timeout", "60"]);
+        let mut stalled: Vec<Client> = (0..5)
+            .map(|_| {
+                let mut c = Client::connect(serve.addr);
+                c.small_receive_buffer();
+                c.ask(big.name.as_bytes());
+                c.expect_content(&big.name, 0, 64 * 1024);
+                c
+            })
+            .collect();
+        serve.signal(libc::SIGINT);
+        std::thread::sleep(Duration::from_millis(300));
+        serve.signal(libc::SIGINT);
+        let status = serve.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.code(), Some(130), "{backend}: exit status {status}");
+        for c in &mut stalled {
+            let (got, end) = c.verify_until_closed(&big.name, 64 * 1024, SIZE);
+            assert!(64 * 1024 + got < SIZE, "{backend}: the whole file came");
+            assert_eq!(
+                end,
+                util::End::Reset,
+                "{backend}: the cut ends with a reset"
+            );
+        }
+    });
+}

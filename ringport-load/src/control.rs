@@ -88,7 +88,7 @@ impl Control {
 
     /// Counts a failure (until the window ends: failures caused by stopping are not errors)
     /// and aborts the connection.
-    pub(crate) fn fail(&mut self, io: &mut Io<'_>, failure: Failure, why: String) {
+    pub(crate) fn fail<C>(&mut self, io: &mut Io<'_, C>, failure: Failure, why: String) {
         if self.phase != Phase::Stopped {
             tracing::debug!(key = %io.key(), ?failure, "{why}");
             self.stats.count(failure, why);
@@ -98,7 +98,7 @@ impl Control {
 
     /// Counts a failed operation (a connect's as a connect error, any other's as an I/O
     /// error) and aborts the connection.
-    pub(crate) fn failed(&mut self, io: &mut Io<'_>, op: OpKind, error: &io::Error) {
+    pub(crate) fn failed<C>(&mut self, io: &mut Io<'_, C>, op: OpKind, error: &io::Error) {
         match op {
             OpKind::Connect => self.fail(io, Failure::Connect, format!("connect: {error}")),
             op => self.fail(io, Failure::Io, format!("{op:?}: {error}")),

@@ -75,7 +75,7 @@ impl EchoClient {
     }
 
     /// Writes the next message of `conn` and sends it.
-    fn send_next(&self, conn: &mut Conn, io: &mut Io<'_>) {
+    fn send_next(&self, conn: &mut Conn, io: &mut Io<'_, Conn>) {
         conn.round += 1;
         let seed = pattern::seed(conn.id, conn.round);
         match Arc::get_mut(&mut conn.message).filter(|m| m.len() == self.shared.size) {
@@ -95,8 +95,9 @@ impl EchoClient {
 
 impl Handler for EchoClient {
     type Conn = Conn;
+    type Msg = u64;
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         // The load generator's port listens nowhere; refuse anything all the same.
         io.abort();
         Conn::new(u64::MAX)
@@ -108,7 +109,7 @@ impl Handler for EchoClient {
             .connect(worker, s.addr, s.conns, s.threads, Conn::new);
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match completion {
             Completion::Connected => {
                 self.control.stats.connected += 1;
@@ -145,11 +146,11 @@ impl Handler for EchoClient {
         }
     }
 
-    fn posted(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
+    fn message(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
         self.control.posted(value);
     }
 
-    fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_>) {
+    fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_, Conn>) {
         io.abort();
     }
 }

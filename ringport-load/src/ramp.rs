@@ -11,18 +11,17 @@
 //! passed), and the warmup and window follow.
 //!
 //! [`Gate`] wraps a client handler and holds back its `Connected` completion until the
-//! controller opens the gate: a connection that is established early waits on its own
-//! timer, ticking more slowly the longer it waits (the handler cannot reach other
-//! connections, so each one looks for itself). The gate also counts, for the report, the
+//! controller opens the gate: established connections wait, by key, and are handed to the
+//! client all at once when the gate opens. The gate also counts, for the report, the
 //! connections that received data in the measured window: a server that accepts clients but
 //! never answers some of them (a pool of threads each serving one client) shows as clients
 //! established but not served.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, CompletionKey, Handler, Io, OpKind, PortHandle, WorkerCtx};
+use ringport::{Completion, CompletionKey, Handler, Io, OpKind, PortHandle, TimerId, WorkerCtx};
 
 use crate::control::{CONNECT_BATCH, MEASURE, STOP};
 use crate::stats::Stats;
@@ -30,16 +29,11 @@ use crate::stats::Stats;
 /// Longest wait for every connection to be established; traffic then starts without the
 /// late ones (which join as they connect).
 pub(crate) const RAMP_LIMIT: Duration = Duration::from_secs(10);
-/// First wait of an established connection for the gate to open; doubled each tick up to
-/// [`TICK_MAX`].
-const TICK_FIRST: Duration = Duration::from_millis(2);
-/// Longest wait between two looks at the gate (10,000 waiting connections: 100,000 timer
-/// completions per second at most).
-const TICK_MAX: Duration = Duration::from_millis(100);
 /// How often the controller looks at the ramp's counters and has each worker open its next
 /// batch of connections.
 const POLL: Duration = Duration::from_millis(4);
-/// Posted value: open the next batch of connections.
+/// Posted value: open the next batch of connections (or, once the gate is open, release the
+/// connections waiting for it).
 const RAMP: u64 = 3;
 
 /// The ramp of one run, shared by the controller and every worker's gate.
@@ -88,13 +82,17 @@ impl Ramp {
     /// Has the workers of `port` open their connections batch by batch until every
     /// connection is established or failed, or `limit` has passed, then opens the gate;
     /// returns how long the ramp took.
-    pub(crate) fn wait_and_open(&self, port: &PortHandle, limit: Duration) -> Duration {
+    pub(crate) fn wait_and_open(&self, port: &PortHandle<u64>, limit: Duration) -> Duration {
         let start = Instant::now();
         while self.settled.load(Ordering::Relaxed) < self.conns && start.elapsed() < limit {
-            port.post_all(RAMP);
+            // A full message queue is asked again at the next poll.
+            let _ = port.post_all(RAMP);
             std::thread::sleep(POLL);
         }
         self.open.store(true, Ordering::Relaxed);
+        if let Err(e) = port.post_all(RAMP) {
+            tracing::warn!("opening the ramp's gate: {e}");
+        }
         start.elapsed()
     }
 
@@ -126,8 +124,8 @@ pub(crate) struct Gate<H> {
     ramp: std::sync::Arc<Ramp>,
     /// Connections of this worker's share asked for so far.
     asked: u64,
-    /// Established connections waiting for the gate, with the ticks they have waited.
-    waiting: HashMap<CompletionKey, u32>,
+    /// Established connections waiting for the gate.
+    waiting: Vec<CompletionKey>,
     measuring: bool,
     /// Connections that received data in the measured window.
     served: HashSet<CompletionKey>,
@@ -139,19 +137,23 @@ impl<H> Gate<H> {
             inner,
             ramp,
             asked: 0,
-            waiting: HashMap::new(),
+            waiting: Vec::new(),
             measuring: false,
             served: HashSet::new(),
         }
     }
 }
 
-/// How long a connection that has waited `ticks` ticks waits before its next look.
-fn tick(ticks: u32) -> Duration {
-    TICK_FIRST.saturating_mul(1 << ticks.min(16)).min(TICK_MAX)
-}
+impl<H: Handler<Msg = u64>> Gate<H> {
+    /// Hands every waiting connection to the client, as just established.
+    fn release(&mut self, worker: &mut WorkerCtx<'_, H::Conn>) {
+        for key in std::mem::take(&mut self.waiting) {
+            if let Some((conn, mut io)) = worker.get(key) {
+                self.inner.completion(conn, &mut io, Completion::Connected);
+            }
+        }
+    }
 
-impl<H: Handler> Gate<H> {
     /// Has the client open the next batch of its connections (its `started` does, each time it
     /// is called: see `Control::connect`).
     fn open_batch(&mut self, worker: &mut WorkerCtx<'_, H::Conn>) {
@@ -169,10 +171,11 @@ impl<H: Handler> Gate<H> {
     }
 }
 
-impl<H: Handler> Handler for Gate<H> {
+impl<H: Handler<Msg = u64>> Handler for Gate<H> {
     type Conn = H::Conn;
+    type Msg = u64;
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> H::Conn {
+    fn accepted(&mut self, io: &mut Io<'_, H::Conn>) -> H::Conn {
         self.inner.accepted(io)
     }
 
@@ -180,28 +183,16 @@ impl<H: Handler> Handler for Gate<H> {
         self.open_batch(worker);
     }
 
-    fn completion(&mut self, conn: &mut H::Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut H::Conn, io: &mut Io<'_, H::Conn>, completion: Completion) {
         match completion {
             Completion::Connected => {
                 self.ramp.settle(1);
                 if self.ramp.is_open() {
                     self.inner.completion(conn, io, Completion::Connected);
                 } else {
-                    self.waiting.insert(io.key(), 0);
-                    io.set_timeout(tick(0));
+                    self.waiting.push(io.key());
                 }
             }
-            Completion::Timeout => match self.waiting.get_mut(&io.key()) {
-                Some(_) if self.ramp.is_open() => {
-                    self.waiting.remove(&io.key());
-                    self.inner.completion(conn, io, Completion::Connected);
-                }
-                Some(ticks) => {
-                    *ticks += 1;
-                    io.set_timeout(tick(*ticks));
-                }
-                None => self.inner.completion(conn, io, Completion::Timeout),
-            },
             Completion::Failed {
                 op: OpKind::Connect,
                 error,
@@ -223,8 +214,9 @@ impl<H: Handler> Handler for Gate<H> {
         }
     }
 
-    fn posted(&mut self, worker: &mut WorkerCtx<'_, H::Conn>, value: u64) {
+    fn message(&mut self, worker: &mut WorkerCtx<'_, H::Conn>, value: u64) {
         match value {
+            RAMP if self.ramp.is_open() => return self.release(worker),
             RAMP => return self.open_batch(worker),
             MEASURE => self.measuring = true,
             STOP if self.measuring => {
@@ -234,17 +226,20 @@ impl<H: Handler> Handler for Gate<H> {
             }
             _ => {}
         }
-        self.inner.posted(worker, value);
+        self.inner.message(worker, value);
     }
 
-    fn shutdown(&mut self, conn: &mut H::Conn, io: &mut Io<'_>) {
-        self.waiting.remove(&io.key());
+    fn timer(&mut self, worker: &mut WorkerCtx<'_, H::Conn>, timer: TimerId) {
+        self.inner.timer(worker, timer);
+    }
+
+    fn shutdown(&mut self, conn: &mut H::Conn, io: &mut Io<'_, H::Conn>) {
         self.inner.shutdown(conn, io);
     }
 
-    fn closed(&mut self, conn: H::Conn, key: CompletionKey) {
-        self.waiting.remove(&key);
-        self.inner.closed(conn, key);
+    fn closed(&mut self, worker: &mut WorkerCtx<'_, H::Conn>, conn: H::Conn, key: CompletionKey) {
+        self.waiting.retain(|&k| k != key);
+        self.inner.closed(worker, conn, key);
     }
 }
 
@@ -264,13 +259,6 @@ mod tests {
             let shares = (0..threads).map(|w| ramp.share(w)).collect::<Vec<_>>();
             assert_eq!(shares, dealt);
         }
-    }
-
-    #[test]
-    fn ticks_grow_to_a_bound() {
-        assert_eq!(tick(0), TICK_FIRST);
-        assert_eq!(tick(1), TICK_FIRST * 2);
-        assert_eq!(tick(40), TICK_MAX);
     }
 
     #[test]
@@ -297,10 +285,11 @@ mod tests {
 
     impl Handler for Idle {
         type Conn = ();
-        fn accepted(&mut self, io: &mut Io<'_>) {
+        type Msg = u64;
+        fn accepted(&mut self, io: &mut Io<'_, ()>) {
             io.abort();
         }
-        fn completion(&mut self, _: &mut (), _: &mut Io<'_>, _: Completion) {}
+        fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub(crate) fn drive<H, F>(
     factory: F,
 ) -> Result<Measured, LoadError>
 where
-    H: Handler,
+    H: Handler<Msg = u64>,
     F: Fn(usize, mpsc::Sender<Stats>) -> H + Send + Sync + 'static,
 {
     let threads = plan.threads;
@@ -255,7 +255,12 @@ where
             builder = builder.buffers(count, size);
         }
         builder
-            .start(move |worker| Gate::new(factory(worker, results_tx.clone()), gate_ramp.clone()))
+            .start(move |start| {
+                Gate::new(
+                    factory(start.worker(), results_tx.clone()),
+                    gate_ramp.clone(),
+                )
+            })
             .map_err(LoadError::Start)?
     };
     ramp.wait_and_open(&port.handle(), RAMP_LIMIT);
@@ -267,9 +272,13 @@ where
     progress.wait_until(start + plan.warmup, start, "warmup", done);
     let cpu = CpuStart::read(plan.server_pid);
     let window_start = Instant::now();
-    handle.post_all(MEASURE);
+    if let Err(e) = handle.post_all(MEASURE) {
+        tracing::warn!("starting the measurement: {e}");
+    }
     progress.wait_until(window_start + plan.duration, start, "measuring", done);
-    handle.post_all(STOP);
+    if let Err(e) = handle.post_all(STOP) {
+        tracing::warn!("stopping: {e}");
+    }
     let window = window_start.elapsed();
     let (server_cpu, client_cpu, server) = match &cpu {
         Ok(cpu) => cpu.elapsed(),
@@ -319,7 +328,7 @@ where
 
 /// Joins the port's workers, waiting until `deadline` at most (`None`: still running; the
 /// thread joining them is left behind).
-fn join_within(port: Port, deadline: Instant) -> Option<std::io::Result<()>> {
+fn join_within(port: Port<u64>, deadline: Instant) -> Option<std::io::Result<()>> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("ringport-load-join".into())

@@ -16,12 +16,10 @@ const BACKENDS: [Backend; 2] = [Backend::Uring, Backend::Epoll];
 
 /// Starts the echo server on `backend`, or `None` (with a note) where it is unavailable.
 fn server(backend: Backend) -> Option<Port> {
-    let cfg = ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workers: 1,
-        backend,
-        shutdown_timeout: Duration::from_secs(1),
-    };
+    let mut cfg = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.port.workers = 1;
+    cfg.port.backend = backend;
+    cfg.port.shutdown_timeout = Duration::from_secs(1);
     match echo::start(&cfg) {
         Ok(port) => Some(port),
         Err(e) if e.kind() == ErrorKind::Unsupported => {

@@ -61,12 +61,10 @@ fn random_bytes(len: usize) -> Vec<u8> {
 
 /// The file server on `backend` serving `dir`, or `None` (with a note) where it is unavailable.
 fn file_server(dir: &Path, backend: Backend) -> Option<Port> {
-    let cfg = ServerConfig {
-        workers: 1,
-        backend,
-        shutdown_timeout: Duration::from_millis(500),
-        ..ServerConfig::new(dir, "127.0.0.1:0".parse().unwrap())
-    };
+    let mut cfg = ServerConfig::new(dir, "127.0.0.1:0".parse().unwrap());
+    cfg.port.workers = 1;
+    cfg.port.backend = backend;
+    cfg.port.shutdown_timeout = Duration::from_millis(500);
     match files::start(&cfg) {
         Ok(port) => Some(port),
         Err(e) if e.kind() == ErrorKind::Unsupported => {

@@ -53,6 +53,7 @@ impl FilesCtx {
         let name = match request {
             Request::Name(name) => name,
             Request::TooLong => return Reply::Line(Refusal::NameTooLong.line(b"")),
+            Request::Empty => return Reply::Line(Refusal::NoName.line(b"")),
         };
         match self.open(&name) {
             Ok((file, size)) => Reply::File(file, size),

@@ -5,7 +5,7 @@ use std::io;
 use std::time::Duration;
 
 use ringport::{Backend, Port};
-use ringport_servers::{echo, files};
+use ringport_servers::{echo, files, PortSettings};
 
 use crate::{Model, ModelConfig, Service};
 
@@ -20,21 +20,18 @@ pub(crate) fn start(model: Model, service: &Service, cfg: &ModelConfig) -> io::R
         _ => Backend::Uring,
     };
     let workers = model.serving_threads(cfg).unwrap_or(cfg.cpus);
+    let mut port = PortSettings::new(cfg.listen);
+    port.workers = workers;
+    port.backend = backend;
+    port.shutdown_timeout = SHUTDOWN;
     match service {
-        Service::Echo => echo::start(&echo::EchoConfig {
-            listen: cfg.listen,
-            workers,
-            backend,
-            shutdown_timeout: SHUTDOWN,
-        }),
+        Service::Echo => echo::start(&echo::EchoConfig { port }),
         Service::Files(root) => {
             let mut files_cfg = files::FilesConfig::new(root, cfg.listen);
-            files_cfg.workers = workers;
-            files_cfg.backend = backend;
+            files_cfg.port = port;
             files_cfg.max_name = cfg.max_name;
-            files_cfg.idle_timeout = cfg.idle_timeout;
+            files_cfg.idle_timeout = Some(cfg.idle_timeout);
             files_cfg.max_connections = cfg.max_connections;
-            files_cfg.shutdown_timeout = SHUTDOWN;
             files::start(&files_cfg)
         }
     }

@@ -35,8 +35,8 @@ fn files_of_every_size_come_back_whole() {
     });
 }
 
-/// Ten names in one write, existing and missing mixed, with CRLF and blank lines among them;
-/// then 300 names in one write (more than a server holds at once): every one answered, in
+/// Ten names in one write, existing and missing mixed, with CRLF and blank lines among them
+/// (every line gets a reply, a blank one "no file name"); then 300 names in one write (more than a server holds at once): every one answered, in
 /// order.
 #[test]
 fn pipelined_names_answered_in_order() {
@@ -52,8 +52,10 @@ fn pipelined_names_answered_in_order() {
         client.expect_file(&small);
         client.expect_error("no such file", b"nope1");
         client.expect_file(&empty);
+        client.expect_error("no file name", b"");
         client.expect_error("outside the served folder", b"../x");
         client.expect_file(&small);
+        client.expect_error("no file name", b"");
         client.expect_error("not a regular file", b"dir");
         client.expect_file(&big);
         client.expect_file(&empty);

@@ -1,32 +1,33 @@
 //! The echo server of the first article: every byte received is sent back, in order.
 //!
-//! Each received buffer is sent back as it is (no copy). When a client sends faster than it
-//! reads, receiving pauses once [`PAUSE_AT`] bytes wait to be sent, and resumes below
-//! [`RESUME_AT`]: memory per client stays bounded.
+//! Each received buffer is sent back as it is (no copy). A client that sends faster than it
+//! reads cannot make the server hold more than the port's limits: past
+//! [`ringport::PortBuilder::max_unsent`] bytes waiting to be sent (or its quota of receive
+//! buffers) the port stops receiving from it until it reads; one that never reads is reset
+//! after the send timeout.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port};
+use ringport::{Completion, CompletionKey, Handler, Io, Port, WorkerCtx};
 use tracing::{debug, Level};
 
-/// Unsent bytes at which a connection stops receiving.
-pub const PAUSE_AT: usize = 256 * 1024;
-/// Unsent bytes below which it receives again.
-pub const RESUME_AT: usize = 64 * 1024;
+use crate::PortSettings;
 
 /// Settings of an echo server.
 #[derive(Debug, Clone)]
 pub struct EchoConfig {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Worker threads.
-    pub workers: usize,
-    /// Backend.
-    pub backend: Backend,
-    /// How long shutdown lets clients finish before aborting them.
-    pub shutdown_timeout: Duration,
+    /// Where it listens and how its port runs.
+    pub port: PortSettings,
+}
+
+impl EchoConfig {
+    /// Defaults for listening on `listen`.
+    pub fn new(listen: SocketAddr) -> Self {
+        EchoConfig {
+            port: PortSettings::new(listen),
+        }
+    }
 }
 
 /// Starts an echo server.
@@ -34,12 +35,7 @@ pub struct EchoConfig {
 /// # Errors
 /// When the port cannot start (backend unavailable, address in use…).
 pub fn start(cfg: &EchoConfig) -> io::Result<Port> {
-    Port::builder()
-        .workers(cfg.workers)
-        .backend(cfg.backend)
-        .listen(cfg.listen)
-        .shutdown_timeout(cfg.shutdown_timeout)
-        .start(|_| Echo)
+    cfg.port.builder().start(|_| Echo)
 }
 
 /// The echo handler of one worker.
@@ -54,8 +50,9 @@ pub struct EchoConn {
 
 impl Handler for Echo {
     type Conn = EchoConn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> EchoConn {
+    fn accepted(&mut self, io: &mut Io<'_, EchoConn>) -> EchoConn {
         let peer = tracing::enabled!(Level::DEBUG)
             .then(|| io.peer_addr().ok())
             .flatten();
@@ -66,15 +63,14 @@ impl Handler for Echo {
         EchoConn { peer }
     }
 
-    fn completion(&mut self, conn: &mut EchoConn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(
+        &mut self,
+        conn: &mut EchoConn,
+        io: &mut Io<'_, EchoConn>,
+        completion: Completion,
+    ) {
         match completion {
-            Completion::Received(buf) => {
-                io.send(buf);
-                if io.unsent() >= PAUSE_AT {
-                    io.stop_recv();
-                }
-            }
-            Completion::Sent(_) if !io.is_receiving() && io.unsent() < RESUME_AT => io.recv(),
+            Completion::Received(buf) => io.send(buf),
             Completion::Eof => io.close(),
             Completion::Failed { op, error } => {
                 debug!(key = %io.key(), peer = ?conn.peer, ?op, "{error}");
@@ -84,7 +80,7 @@ impl Handler for Echo {
         }
     }
 
-    fn closed(&mut self, conn: EchoConn, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, conn: EchoConn, key: CompletionKey) {
         if let Some(peer) = conn.peer {
             debug!(%key, %peer, "closed");
         }

@@ -5,3 +5,6 @@
 
 pub mod echo;
 pub mod files;
+mod settings;
+
+pub use settings::PortSettings;

@@ -1,5 +1,5 @@
 //! A client that sends 100 MiB without reading: the server stops receiving once
-//! `PAUSE_AT` bytes wait to be sent, so what the client can write stalls at socket buffers
+//! `PortBuilder::DEFAULT_MAX_UNSENT` bytes wait to be sent, so what the client can write stalls at socket buffers
 //! plus that bound, far below 100 MiB; meanwhile other clients are served. Then the client
 //! reads: every byte comes back, and the stream flows again.
 //!
@@ -10,7 +10,7 @@ mod util;
 
 use std::thread;
 
-use ringport_servers::echo::PAUSE_AT;
+use ringport::PortBuilder;
 
 const TOTAL: u64 = 100 << 20;
 
@@ -27,7 +27,9 @@ fn unread_flood_is_stopped_by_backpressure() {
         let written = util::write_until_stalled(&flood, seed, TOTAL);
         // Client buffers (the kernel doubles what was asked), the server's socket buffers at
         // their most, the unsent bytes at which the server pauses and one receive more.
-        let bound = 4 * (64 << 10) + util::server_socket_buffers_max() + PAUSE_AT as u64 * 2;
+        let bound = 4 * (64 << 10)
+            + util::server_socket_buffers_max()
+            + PortBuilder::DEFAULT_MAX_UNSENT as u64 * 2;
         eprintln!("the client could write {written} bytes; bound {bound}");
         assert!(written < bound, "{written} bytes accepted, bound {bound}");
         assert!(written < TOTAL / 2);

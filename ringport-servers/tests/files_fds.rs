@@ -47,7 +47,7 @@ fn every_kind_of_request_then_join() {
         let before = fd_count();
         let mut cfg = config(backend, tree.root());
         cfg.max_connections = 30;
-        cfg.idle_timeout = Duration::from_millis(300);
+        cfg.idle_timeout = Some(Duration::from_millis(300));
         let server = Server::start_with(&cfg);
         {
             // Files and refusals of every kind, pipelined.
@@ -83,7 +83,8 @@ fn every_kind_of_request_then_join() {
                 .unwrap()
                 .set_len(0)
                 .unwrap();
-            cut.verify_until_closed("cut.bin", 64 * 1024, 32 * MIB);
+            let (_, end) = cut.verify_until_closed("cut.bin", 64 * 1024, 32 * MIB);
+            assert_eq!(end, util::End::Reset, "a cut transfer ends with a reset");
             // An idle client is closed by the server.
             let mut idle = server.connect();
             let _ = idle.read_until_closed(0);

@@ -14,7 +14,8 @@ fn idle_timeout() {
     let big = tree.add("big.bin", 16 * MIB);
     each_backend(|backend| {
         let mut cfg = config(backend, tree.root());
-        cfg.idle_timeout = Duration::from_millis(500);
+        cfg.idle_timeout = Some(Duration::from_millis(500));
+        cfg.request_timeout = Some(Duration::from_millis(500));
         let server = Server::start_with(&cfg);
         util::files::idle_timeout_scenario(server.addr, &big);
     });

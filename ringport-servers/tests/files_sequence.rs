@@ -29,7 +29,8 @@ fn several_files_one_after_another() {
     });
 }
 
-/// Ten names in one write, existing and missing mixed, with CRLF and blank lines among them.
+/// Ten names in one write, existing and missing mixed, with CRLF and blank lines among them
+/// (each blank line is answered too: every line gets a reply).
 #[test]
 fn ten_pipelined_names_answered_in_order() {
     let mut tree = Tree::new();
@@ -47,9 +48,11 @@ fn ten_pipelined_names_answered_in_order() {
         client.expect_file(&small);
         client.expect_error("no such file", b"nope1");
         client.expect_file(&empty);
+        client.expect_error("no file name", b"");
         client.expect_file(&mid);
         client.expect_error("outside the served folder", b"../x");
         client.expect_file(&small);
+        client.expect_error("no file name", b"");
         client.expect_error("not a regular file", b"dir");
         client.expect_error("no such file", b"nope2");
         client.expect_file(&big);

@@ -35,7 +35,7 @@ fn files_of_every_size_come_back_whole() {
     });
 }
 
-/// CRLF ends a name as LF does, and blank lines are ignored.
+/// CRLF ends a name as LF does, and every blank line (LF or CR LF alone) is answered, in order.
 #[test]
 fn crlf_and_blank_lines() {
     let mut tree = Tree::new();
@@ -45,7 +45,13 @@ fn crlf_and_blank_lines() {
         let server = Server::start(backend, tree.root());
         let mut client = server.connect();
         client.send(b"\n\r\n\na.txt\r\n\r\n\nb.txt\n");
+        for _ in 0..3 {
+            client.expect_error("no file name", b"");
+        }
         client.expect_file(&a);
+        for _ in 0..2 {
+            client.expect_error("no file name", b"");
+        }
         client.expect_file(&b);
         // A name split over several writes is framed as one.
         client.send(b"b.t");

@@ -4,6 +4,9 @@
 //! free buffer only when data arrives, so an idle connection holds none. The handler gets it as
 //! a [`RecvBuf`]; dropping that returns the buffer to the pool. A send owns a [`SendBuf`] until
 //! its completion hands it back.
+//!
+//! Each `RecvBuf` remembers the connection it was received on: the worker counts the buffers
+//! each connection holds (its quota) when they come back.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -13,7 +16,15 @@ use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::key::CompletionKey;
 use crate::sys::syscall;
+
+/// A buffer given back, and the connection that held it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Returned {
+    pub(crate) bid: u16,
+    pub(crate) holder: CompletionKey,
+}
 
 /// The provided receive buffers of one worker: `count` buffers of `size` bytes in one
 /// anonymous mapping (pages are touched only when used).
@@ -22,8 +33,8 @@ pub(crate) struct BufPool {
     map_len: usize,
     size: u32,
     count: u16,
-    /// Buffers given back by handlers since the driver last recycled them.
-    returned: RefCell<Vec<u16>>,
+    /// Buffers given back by handlers since the worker last recycled them.
+    returned: RefCell<Vec<Returned>>,
     /// Buffers held by [`RecvBuf`]s.
     held: Cell<u32>,
 }
@@ -73,18 +84,18 @@ impl BufPool {
     }
 
     /// Takes the buffers returned since the last call, appending them to `out`.
-    pub(crate) fn take_returned(&self, out: &mut Vec<u16>) {
+    pub(crate) fn take_returned(&self, out: &mut Vec<Returned>) {
         out.append(&mut self.returned.borrow_mut());
     }
 
-    /// Whether some buffer is free for the kernel (or will be, once recycled).
-    pub(crate) fn has_free(&self) -> bool {
-        self.held.get() < u32::from(self.count)
+    /// Buffers no [`RecvBuf`] holds: free for the kernel (or soon, once recycled).
+    pub(crate) fn free(&self) -> u32 {
+        u32::from(self.count) - self.held.get()
     }
 
-    fn give_back(&self, bid: u16) {
+    fn give_back(&self, bid: u16, holder: CompletionKey) {
         self.held.set(self.held.get() - 1);
-        self.returned.borrow_mut().push(bid);
+        self.returned.borrow_mut().push(Returned { bid, holder });
     }
 }
 
@@ -107,21 +118,62 @@ impl fmt::Debug for BufPool {
 
 /// Bytes received into one of the worker's provided buffers.
 ///
-/// Dereferences to the received bytes. Dropping it gives the buffer back to the worker, which
-/// hands it to the kernel again; keeping it (for example to send it back) keeps it out of the
-/// pool. It cannot leave its worker thread.
+/// Dereferences to the received bytes, mutably too: it is owned, and can be changed in place
+/// and sent on as it is ([`SendBuf::Recv`]) without a copy. Dropping it gives the buffer back to
+/// the worker, which hands it to the kernel again; keeping it (for example to send it back)
+/// keeps it out of the pool, and counts against the quota of the connection it was received on
+/// ([`crate::PortBuilder::max_bufs_per_conn`]). It cannot leave its worker thread.
+///
+/// It cannot become a `Vec` without a copy (`to_vec`): its memory is a slot of the worker's
+/// pool, one mapping lent to the kernel, and must go back there. It can shrink to a part of
+/// itself ([`RecvBuf::slice`]) to forward only some of the bytes.
 pub struct RecvBuf {
     pool: Rc<BufPool>,
     bid: u16,
-    len: u32,
+    /// The bytes that are this buffer's: `start..end` of the slot.
+    start: u32,
+    end: u32,
+    holder: CompletionKey,
 }
 
 impl RecvBuf {
-    /// Wraps buffer `bid`, into which the kernel wrote `len` bytes.
-    pub(crate) fn new(pool: Rc<BufPool>, bid: u16, len: u32) -> Self {
+    /// Wraps buffer `bid`, into which the kernel wrote `len` bytes for connection `holder`.
+    pub(crate) fn new(pool: Rc<BufPool>, bid: u16, len: u32, holder: CompletionKey) -> Self {
         assert!(len <= pool.buf_size(), "completion longer than its buffer");
         pool.held.set(pool.held.get() + 1);
-        RecvBuf { pool, bid, len }
+        RecvBuf {
+            pool,
+            bid,
+            start: 0,
+            end: len,
+            holder,
+        }
+    }
+
+    /// Keeps only `range` of the bytes (relative to what the buffer holds now), to forward or
+    /// keep a part without copying.
+    ///
+    /// # Panics
+    /// If the range is out of bounds.
+    pub fn slice(&mut self, range: impl std::ops::RangeBounds<usize>) {
+        use std::ops::Bound;
+        let len = (self.end - self.start) as usize;
+        let from = match range.start_bound() {
+            Bound::Included(&n) => n,
+            Bound::Excluded(&n) => n + 1,
+            Bound::Unbounded => 0,
+        };
+        let to = match range.end_bound() {
+            Bound::Included(&n) => n + 1,
+            Bound::Excluded(&n) => n,
+            Bound::Unbounded => len,
+        };
+        assert!(
+            from <= to && to <= len,
+            "range {from}..{to} out of 0..{len}"
+        );
+        self.end = self.start + to as u32;
+        self.start += from as u32;
     }
 }
 
@@ -129,16 +181,30 @@ impl Deref for RecvBuf {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the kernel wrote `len` bytes into buffer `bid` before posting the completion;
-        // while this RecvBuf lives the buffer is out of the provided ring, so nothing writes it,
-        // and the Rc keeps the mapping alive.
-        unsafe { std::slice::from_raw_parts(self.pool.addr(self.bid), self.len as usize) }
+        // SAFETY: the kernel wrote `end` bytes into buffer `bid` before posting the completion
+        // (`start..end` is within them); while this RecvBuf lives the buffer is out of the
+        // provided ring and no other RecvBuf holds it, so nothing writes it, and the Rc keeps
+        // the mapping alive.
+        unsafe {
+            let at = self.pool.addr(self.bid).add(self.start as usize);
+            std::slice::from_raw_parts(at, (self.end - self.start) as usize)
+        }
+    }
+}
+
+impl std::ops::DerefMut for RecvBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `deref`; and `&mut self` makes this the only reference to the bytes.
+        unsafe {
+            let at = self.pool.addr(self.bid).add(self.start as usize);
+            std::slice::from_raw_parts_mut(at, (self.end - self.start) as usize)
+        }
     }
 }
 
 impl Drop for RecvBuf {
     fn drop(&mut self) {
-        self.pool.give_back(self.bid);
+        self.pool.give_back(self.bid, self.holder);
     }
 }
 
@@ -146,7 +212,7 @@ impl fmt::Debug for RecvBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvBuf")
             .field("bid", &self.bid)
-            .field("len", &self.len)
+            .field("len", &(self.end - self.start))
             .finish()
     }
 }
@@ -226,13 +292,23 @@ mod tests {
         let pool = Rc::new(BufPool::new(4, 64).unwrap());
         // SAFETY: buffer 2 is in range and nothing else writes it in this test.
         unsafe { pool.addr(2).copy_from_nonoverlapping(b"hello".as_ptr(), 5) };
-        let buf = RecvBuf::new(pool.clone(), 2, 5);
+        let holder = CompletionKey::new(0, 7, 1);
+        let buf = RecvBuf::new(pool.clone(), 2, 5, holder);
         assert_eq!(&*buf, b"hello");
+        assert_eq!(pool.free(), 3);
+        let mut buf = buf;
+        buf.make_ascii_uppercase();
+        buf.slice(1..4);
+        assert_eq!(&*buf, b"ELL");
+        buf.slice(1..);
+        assert_eq!(&*buf, b"LL");
         let send = SendBuf::from(buf);
-        assert_eq!(send.len(), 5);
+        assert_eq!(send.len(), 2);
         drop(send);
+        assert_eq!(pool.free(), 4);
         let mut out = Vec::new();
         pool.take_returned(&mut out);
-        assert_eq!(out, [2]);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].bid, out[0].holder), (2, holder));
     }
 }

@@ -20,6 +20,10 @@ pub enum OpKind {
     SendFile,
     /// Open a file.
     Open,
+    /// Read from a file handle.
+    Read,
+    /// Write to a file handle.
+    Write,
 }
 
 /// A completion delivered to a connection's handler: the articles' `switch` over the I/O type,
@@ -50,6 +54,11 @@ pub enum Completion {
     Opened(io::Result<File>),
     /// The connection's timer fired.
     Timeout,
+    /// [`crate::Io::read_at`] finished: the buffer back, the bytes read appended (none at the
+    /// end of the file).
+    Read(Vec<u8>),
+    /// [`crate::Io::write_at`] wrote the whole buffer; here it is back.
+    Written(SendBuf),
     /// An operation failed. For `Recv`, receiving has stopped; for `Send` and `SendFile`,
     /// the send queue was dropped. A file that ended before its range was sent fails
     /// `SendFile` with [`io::ErrorKind::UnexpectedEof`].

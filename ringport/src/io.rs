@@ -1,145 +1,108 @@
-//! [`Io`]: what a handler can do with one connection.
+//! [`Io`]: what a handler can do with one connection (or file handle) of its worker.
 
-use std::collections::VecDeque;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::buf::SendBuf;
+use crate::conn::Life;
 use crate::key::CompletionKey;
-use crate::sys::Sub;
-use crate::worker::op::{Core, OpData, Outgoing, Owner};
+use crate::worker::op::{open_parts, read_parts, timer_parts, write_parts, Outgoing};
+use crate::worker::{TimerId, WorkerIo};
 
-/// How far a connection is on its way to closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Closing {
-    /// Open.
-    No,
-    /// Close once queued sends are done.
-    Graceful,
-    /// Cancel everything and close.
-    Abort,
-}
-
-/// The port's bookkeeping of one connection (the per-handle data).
-#[derive(Debug)]
-pub(crate) struct ConnIo {
-    pub(crate) fd: RawFd,
-    pub(crate) key: CompletionKey,
-    /// The armed multishot receive.
-    pub(crate) recv_op: Option<usize>,
-    /// Whether the handler wants to receive (receives are re-armed after `ENOBUFS`).
-    pub(crate) want_recv: bool,
-    /// The send in flight; at most one, for ordering.
-    pub(crate) send_op: Option<usize>,
-    pub(crate) send_queue: VecDeque<Outgoing>,
-    /// Buffer bytes queued or in flight (file ranges do not count: they hold no memory).
-    pub(crate) unsent: usize,
-    pub(crate) timeout_op: Option<usize>,
-    pub(crate) connect_op: Option<usize>,
-    /// Operations of this connection not yet finally completed.
-    pub(crate) inflight: u32,
-    pub(crate) closing: Closing,
-    pub(crate) cancelled: bool,
-    pub(crate) close_started: bool,
-}
-
-impl ConnIo {
-    pub(crate) fn new(fd: RawFd, key: CompletionKey) -> Self {
-        ConnIo {
-            fd,
-            key,
-            recv_op: None,
-            want_recv: false,
-            send_op: None,
-            send_queue: VecDeque::new(),
-            unsent: 0,
-            timeout_op: None,
-            connect_op: None,
-            inflight: 0,
-            closing: Closing::No,
-            cancelled: false,
-            close_started: false,
-        }
-    }
-}
-
-/// One connection, as a handler sees it while handling one of its completions.
+/// One connection, as a handler sees it while handling one of its completions; through it, the
+/// rest of the worker too ([`Io::to`], [`Io::worker`]). `C` is the handler's connection state.
 ///
 /// Every method starts operations; their completions come back to
 /// [`crate::Handler::completion`] later, on the same worker.
 #[derive(Debug)]
-pub struct Io<'a> {
-    pub(crate) core: &'a mut Core,
-    pub(crate) conn: &'a mut ConnIo,
+pub struct Io<'a, C> {
+    pub(crate) w: WorkerIo<'a, C>,
     pub(crate) slot: usize,
 }
 
-impl Io<'_> {
+impl<C> Drop for Io<'_, C> {
+    fn drop(&mut self) {
+        // Whatever the handler did, the receive and the close follow the rules.
+        self.settle();
+    }
+}
+
+impl<'a, C> Io<'a, C> {
     /// The connection's completion key.
     pub fn key(&self) -> CompletionKey {
-        self.conn.key
+        self.c().key
     }
 
     /// The connection's socket, for options and addresses. Do not read, write or close it.
     pub fn socket(&self) -> BorrowedFd<'_> {
         // SAFETY: the port owns the descriptor and closes it only after every operation of
         // this connection has completed, which is after this borrow of `self` ends.
-        unsafe { BorrowedFd::borrow_raw(self.conn.fd) }
+        unsafe { BorrowedFd::borrow_raw(self.c().fd) }
     }
 
     /// The peer's address (one `getpeername` call).
     ///
     /// # Errors
-    /// When the socket is no longer connected.
+    /// When the socket is no longer connected, or is not an IP socket.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         let addr = socket2::SockRef::from(&self.socket()).peer_addr()?;
         addr.as_socket()
             .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "not an IP socket"))
     }
 
-    fn op(&mut self, data: OpData, sub: Sub) -> usize {
-        self.conn.inflight += 1;
-        self.core.start(Owner::Conn(self.slot), data, sub)
+    /// The worker: its other connections, new connections, timers.
+    pub fn worker(&mut self) -> &mut WorkerIo<'a, C> {
+        &mut self.w
+    }
+
+    /// Another connection of this worker, by its key, to start operations on (send, close,
+    /// …); `None` if it is gone (closed, its slot perhaps reused by a newer connection, whose
+    /// key differs) or belongs to another worker (post to that worker instead).
+    pub fn to(&mut self, key: CompletionKey) -> Option<Io<'_, C>> {
+        self.w.to(key)
     }
 
     /// Keeps receiving: every chunk of data arrives as [`crate::Completion::Received`] in
     /// a buffer the worker lends. Does nothing if already receiving or closing.
+    ///
+    /// The port pauses receiving by itself while the connection is past its limits (buffers
+    /// held, bytes unsent; see [`crate::PortBuilder::max_bufs_per_conn`] and
+    /// [`crate::PortBuilder::max_unsent`]) and resumes once it is back under them.
     pub fn recv(&mut self) {
-        self.conn.want_recv = true;
-        if self.conn.recv_op.is_none() && self.conn.closing == Closing::No {
-            let fd = self.conn.fd;
-            self.conn.recv_op = Some(self.op(OpData::Recv, Sub::RecvMulti { fd }));
-        }
+        self.cm().want_recv = true;
+        self.update_recv();
     }
 
     /// Stops receiving (backpressure). Data already on its way may still arrive.
     pub fn stop_recv(&mut self) {
-        self.conn.want_recv = false;
-        if let Some(idx) = self.conn.recv_op {
-            self.cancel(idx);
-        }
+        self.cm().want_recv = false;
+        self.update_recv();
     }
 
-    /// Whether a receive is armed or wanted.
+    /// Whether the handler wants to receive (the port may be pausing it for its limits).
     pub fn is_receiving(&self) -> bool {
-        self.conn.want_recv
+        self.c().want_recv
     }
 
     /// Sends the whole buffer after everything queued before it;
-    /// [`crate::Completion::Sent`] gives it back. Ignored once the connection is closing.
+    /// [`crate::Completion::Sent`] gives it back. Ignored once the connection is closing or
+    /// its sending side is closed ([`Io::close_send`]). Sends queued before an outgoing
+    /// connection is established wait for it.
+    ///
+    /// A send that makes no progress for the port's send timeout resets the connection
+    /// ([`crate::PortBuilder::send_timeout`]).
     pub fn send(&mut self, buf: impl Into<SendBuf>) {
         let buf = buf.into();
-        if self.conn.closing != Closing::No {
-            return;
+        if self.can_send() {
+            self.cm().unsent += buf.len();
+            self.queue(Outgoing::Buf(buf));
         }
-        self.conn.unsent += buf.len();
-        self.queue(Outgoing::Buf(buf));
     }
 
     /// Sends `len` bytes of `file` from `offset` after everything queued before it, without
@@ -150,22 +113,27 @@ impl Io<'_> {
     /// sends, `sendfile` cannot be told `MSG_NOSIGNAL`: a peer that reset raises `SIGPIPE`,
     /// which Rust programs ignore by default; a host program that does not must ignore it.
     pub fn send_file(&mut self, file: Rc<File>, offset: u64, len: u64) {
-        if self.conn.closing == Closing::No {
+        if self.can_send() {
             self.queue(Outgoing::File { file, offset, len });
         }
     }
 
-    fn queue(&mut self, out: Outgoing) {
-        if self.conn.send_op.is_none() {
-            self.start_send(out, 0);
-        } else {
-            self.conn.send_queue.push_back(out);
+    /// Closes the sending direction once everything queued before is sent: the peer reads
+    /// EOF, and can still send (a half-close, `shutdown(SHUT_WR)`). Later sends are ignored.
+    pub fn close_send(&mut self) {
+        if self.can_send() {
+            self.cm().write_closed = true;
+            self.queue(Outgoing::HalfClose);
         }
     }
 
-    pub(crate) fn start_send(&mut self, out: Outgoing, done: u64) {
-        self.conn.inflight += 1;
-        self.conn.send_op = Some(self.core.start_send(self.slot, self.conn.fd, out, done));
+    fn can_send(&self) -> bool {
+        self.c().is_open() && !self.c().write_closed
+    }
+
+    fn queue(&mut self, out: Outgoing) {
+        self.cm().send_queue.push_back(out);
+        self.send_next();
     }
 
     /// Opens `path` read-only beneath directory `dir`, never leaving it: `..`, absolute
@@ -181,112 +149,110 @@ impl Io<'_> {
     pub fn open_beneath(&mut self, dir: &Arc<OwnedFd>, path: &[u8]) -> io::Result<()> {
         let path = CString::new(path)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in path"))?;
-        if self.conn.closing == Closing::No {
-            let sub = Sub::OpenBeneath {
-                dir: dir.as_raw_fd(),
-                path: path.as_ptr(),
-            };
-            self.op(
-                OpData::Open {
-                    _dir: dir.clone(),
-                    _path: path,
-                },
-                sub,
-            );
+        if self.c().is_open() {
+            let (data, sub) = open_parts(dir, path);
+            self.op(data, sub);
         }
         Ok(())
     }
 
-    /// Starts the next queued send, if any.
-    pub(crate) fn send_next(&mut self) {
-        if let Some(next) = self.conn.send_queue.pop_front() {
-            self.start_send(next, 0);
+    /// Reads from this file handle ([`WorkerIo::associate_file`]) at `offset` into the spare
+    /// capacity of `buf` (reserve it first); [`crate::Completion::Read`] gives the buffer back
+    /// with the bytes appended (none at the end of the file). The operation owns the buffer
+    /// until then. On a socket it fails (`ESPIPE`).
+    ///
+    /// Platform specific: io_uring `READ`; on epoll, a small thread pool per worker (regular
+    /// files are never "ready").
+    pub fn read_at(&mut self, offset: u64, buf: Vec<u8>) {
+        if self.c().is_open() {
+            let fd = self.c().fd;
+            let (data, sub) = read_parts(fd, offset, buf);
+            self.op(data, sub);
         }
     }
 
-    /// A send failed: the queue is dropped; the error is reported unless the handler closed
-    /// the connection (then cancellation is expected).
-    pub(crate) fn send_failed(
-        &mut self,
-        op: crate::OpKind,
-        error: io::Error,
-    ) -> Option<crate::Completion> {
-        self.conn.send_queue.clear();
-        self.conn.unsent = 0;
-        (self.conn.closing == Closing::No).then_some(crate::Completion::Failed { op, error })
+    /// Writes all of `buf` to this file handle at `offset` (short writes are continued);
+    /// [`crate::Completion::Written`] gives the buffer back. The operation owns the buffer
+    /// until then. Writes are not ordered with each other: wait for one before starting an
+    /// overlapping one.
+    ///
+    /// Platform specific: as [`Io::read_at`].
+    pub fn write_at(&mut self, offset: u64, buf: impl Into<SendBuf>) {
+        if self.c().is_open() {
+            let fd = self.c().fd;
+            let (data, sub) = write_parts(fd, offset, buf.into(), 0);
+            self.op(data, sub);
+        }
     }
 
-    /// Bytes queued or in flight for sending.
+    /// Bytes queued or in flight for sending (file ranges do not count: they hold no memory).
     pub fn unsent(&self) -> usize {
-        self.conn.unsent
+        self.c().unsent
+    }
+
+    /// Provided buffers this connection's received data holds: [`crate::RecvBuf`]s not yet
+    /// dropped, including those queued for sending.
+    pub fn bufs_held(&self) -> u32 {
+        self.c().bufs_held
+    }
+
+    /// Provided buffers of this worker's pool that no connection holds.
+    pub fn pool_free(&self) -> u32 {
+        self.w.core.pool.free()
     }
 
     /// Arms the connection's timer; [`crate::Completion::Timeout`] fires after `after`.
-    /// Replaces an armed timer.
+    /// Replaces an armed timer. (Timers of the worker itself: [`WorkerIo::set_timer`].)
     pub fn set_timeout(&mut self, after: Duration) {
         self.clear_timeout();
-        if self.conn.closing == Closing::No {
-            let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-            self.conn.timeout_op = Some(self.op(OpData::Timeout, Sub::Timeout { nanos }));
+        if self.c().is_open() {
+            let (data, sub) = timer_parts(after);
+            let id = self.op(data, sub);
+            self.cm().timeout_op = Some(id);
         }
     }
 
     /// Disarms the connection's timer, if armed.
     pub fn clear_timeout(&mut self) {
-        if let Some(idx) = self.conn.timeout_op.take() {
-            self.cancel(idx);
+        if let Some(id) = self.cm().timeout_op.take() {
+            self.cancel(id);
         }
     }
 
-    fn cancel(&mut self, idx: usize) {
-        self.conn.inflight += 1;
-        self.core.cancel(Owner::Conn(self.slot), idx);
+    /// Arms a worker timer (see [`WorkerIo::set_timer`]).
+    pub fn set_timer(&mut self, after: Duration) -> TimerId {
+        self.w.set_timer(after)
     }
 
     /// Closes gracefully: stops receiving, lets queued sends finish, then closes the socket.
-    /// No completion is delivered after this but [`crate::Handler::closed`].
+    /// No completion is delivered after this but [`crate::Handler::closed`]. Sends that make no
+    /// progress for the send timeout reset the connection meanwhile.
     pub fn close(&mut self) {
-        if self.conn.closing == Closing::No {
-            self.conn.closing = Closing::Graceful;
-            self.stop_recv();
+        if self.c().is_open() {
+            tracing::debug!(key = %self.key(), "close");
+            self.cm().life = Life::Draining;
+            self.update_recv();
             self.clear_timeout();
         }
     }
 
-    /// Closes at once: cancels every operation (queued data is dropped), then closes the
-    /// socket. No completion is delivered after this but [`crate::Handler::closed`].
+    /// Closes at once with a reset: cancels every operation (queued data is dropped), then
+    /// closes the socket so that the peer sees a reset (`SO_LINGER` 0), never a normal end: a
+    /// client can tell a cut transfer from a whole one. No completion is delivered after this
+    /// but [`crate::Handler::closed`].
     pub fn abort(&mut self) {
-        self.close();
-        self.conn.closing = Closing::Abort;
-        self.conn.send_queue.clear();
+        if matches!(self.c().life, Life::Open | Life::Draining) {
+            tracing::debug!(key = %self.key(), "abort");
+            self.cm().life = Life::Draining;
+            self.update_recv();
+            self.clear_timeout();
+            self.drop_queue();
+            self.start_cancelling(true);
+        }
     }
 
     /// Whether `close` or `abort` was called.
     pub fn is_closing(&self) -> bool {
-        self.conn.closing != Closing::No
-    }
-
-    /// Moves the connection on towards closed: once sends are done (or aborted), cancels what
-    /// is left, and once nothing is in flight, closes the descriptor.
-    pub(crate) fn progress_close(&mut self) {
-        let c = &mut *self.conn;
-        if c.closing == Closing::No || c.close_started {
-            return;
-        }
-        if c.closing == Closing::Graceful && (c.send_op.is_some() || !c.send_queue.is_empty()) {
-            return;
-        }
-        if !c.cancelled {
-            c.cancelled = true;
-            let fd = c.fd;
-            if c.recv_op.is_some() || c.send_op.is_some() || c.connect_op.is_some() {
-                self.op(OpData::Cancel, Sub::CancelFd { fd });
-            }
-        }
-        if self.conn.inflight == 0 {
-            self.conn.close_started = true;
-            let fd = self.conn.fd;
-            self.op(OpData::Close, Sub::Close { fd });
-        }
+        !self.c().is_open()
     }
 }

@@ -10,7 +10,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
-use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port, SendBuf};
+use ringport::{Backend, Completion, CompletionKey, Handler, Io, Port, SendBuf, WorkerCtx};
 
 #[derive(Debug)]
 enum Event {
@@ -51,8 +51,9 @@ struct Queuer {
 
 impl Handler for Queuer {
     type Conn = CompletionKey;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> CompletionKey {
+    fn accepted(&mut self, io: &mut Io<'_, Self::Conn>) -> CompletionKey {
         let _ = self.tx.send(Event::Accepted(io.key()));
         for part in parts(self.seed, self.big) {
             io.send(part);
@@ -67,13 +68,23 @@ impl Handler for Queuer {
         io.key()
     }
 
-    fn completion(&mut self, _: &mut CompletionKey, _: &mut Io<'_>, completion: Completion) {
+    fn completion(
+        &mut self,
+        _: &mut CompletionKey,
+        _: &mut Io<'_, Self::Conn>,
+        completion: Completion,
+    ) {
         let _ = self.tx.send(Event::Unexpected(format!(
             "{completion:?} after close/abort"
         )));
     }
 
-    fn closed(&mut self, state: CompletionKey, key: CompletionKey) {
+    fn closed(
+        &mut self,
+        _: &mut WorkerCtx<'_, Self::Conn>,
+        state: CompletionKey,
+        key: CompletionKey,
+    ) {
         let _ = self.tx.send(Event::Closed { key, state });
     }
 }
@@ -160,8 +171,9 @@ fn closed_at_accept(port: u16) -> bool {
 impl Handler for Lifecycle {
     /// The key, and whether the command byte was seen.
     type Conn = (CompletionKey, bool);
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> (CompletionKey, bool) {
+    fn accepted(&mut self, io: &mut Io<'_, Self::Conn>) -> (CompletionKey, bool) {
         let _ = self.tx.send(Event::Accepted(io.key()));
         // A client that already reset has no peer address any more: close it too.
         if io
@@ -178,7 +190,7 @@ impl Handler for Lifecycle {
     fn completion(
         &mut self,
         (key, commanded): &mut (CompletionKey, bool),
-        io: &mut Io<'_>,
+        io: &mut Io<'_, Self::Conn>,
         completion: Completion,
     ) {
         if io.is_closing() {
@@ -217,7 +229,12 @@ impl Handler for Lifecycle {
         }
     }
 
-    fn closed(&mut self, (state, _): (CompletionKey, bool), key: CompletionKey) {
+    fn closed(
+        &mut self,
+        _: &mut WorkerCtx<'_, Self::Conn>,
+        (state, _): (CompletionKey, bool),
+        key: CompletionKey,
+    ) {
         let _ = self.tx.send(Event::Closed { key, state });
     }
 }

@@ -35,8 +35,9 @@ struct Client {
 
 impl Handler for Client {
     type Conn = Vec<u8>;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Vec<u8> {
+    fn accepted(&mut self, io: &mut Io<'_, Vec<u8>>) -> Vec<u8> {
         io.abort();
         Vec::new()
     }
@@ -47,7 +48,7 @@ impl Handler for Client {
         assert_eq!(worker.connections(), 1);
     }
 
-    fn completion(&mut self, got: &mut Vec<u8>, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, got: &mut Vec<u8>, io: &mut Io<'_, Vec<u8>>, completion: Completion) {
         match completion {
             Completion::Connected => {
                 io.recv();
@@ -85,7 +86,7 @@ impl Handler for Client {
         }
     }
 
-    fn closed(&mut self, _: Vec<u8>, key: CompletionKey) {
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, _: Vec<u8>, key: CompletionKey) {
         let _ = self.tx.send(Event::Closed(key));
     }
 }
@@ -111,7 +112,8 @@ fn start_clients(
     Port::builder()
         .workers(workers)
         .backend(backend)
-        .start(move |worker| {
+        .start(move |start| {
+            let worker = start.worker();
             let request: Arc<[u8]> = request(seed, worker).into();
             Client {
                 worker,

@@ -22,7 +22,7 @@ struct Busy {
     live: SocketAddr,
 }
 
-fn keep_busy(io: &mut Io<'_>) {
+fn keep_busy(io: &mut Io<'_, ()>) {
     io.recv();
     io.set_timeout(Duration::from_secs(3600));
     io.send(vec![7u8; 16 << 20]);
@@ -30,8 +30,9 @@ fn keep_busy(io: &mut Io<'_>) {
 
 impl Handler for Busy {
     type Conn = ();
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         keep_busy(io);
     }
 
@@ -42,7 +43,7 @@ impl Handler for Busy {
         }
     }
 
-    fn completion(&mut self, _: &mut (), io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, _: &mut (), io: &mut Io<'_, ()>, completion: Completion) {
         match completion {
             Completion::Connected => keep_busy(io),
             Completion::Received(buf) => io.send(buf),
@@ -94,9 +95,10 @@ fn busy_port_then(backend: Backend, end: impl FnOnce(Port) + Send + 'static) {
         let mut first = [0u8; 1024];
         (&streaming).read_exact(&mut first).unwrap();
         assert!(first.iter().all(|&b| b == 7), "the flood arrives");
-        // Sends without reading anything.
+        // Sends without reading anything (what the kernel buffers take: with 16 MiB unsent,
+        // the port does not receive on this connection).
         let deaf = util::connect(addr);
-        (&deaf).write_all(&util::payload(seed, 1 << 20)).unwrap();
+        (&deaf).write_all(&util::payload(seed, 64 << 10)).unwrap();
         // Connected and silent.
         let idle = util::connect(addr);
 

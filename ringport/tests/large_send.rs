@@ -39,8 +39,9 @@ struct Sender3 {
 impl Handler for Sender3 {
     /// Buffers not yet given back.
     type Conn = usize;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> usize {
+    fn accepted(&mut self, io: &mut Io<'_, usize>) -> usize {
         let parts = parts(self.seed);
         let total: usize = parts.iter().map(Vec::len).sum();
         for part in parts {
@@ -50,7 +51,7 @@ impl Handler for Sender3 {
         3
     }
 
-    fn completion(&mut self, left: &mut usize, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, left: &mut usize, io: &mut Io<'_, usize>, completion: Completion) {
         match completion {
             Completion::Sent(SendBuf::Vec(v)) => {
                 let _ = self.tx.send(Event::Sent(v));

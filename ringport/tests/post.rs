@@ -20,7 +20,7 @@ struct Arrival {
     /// The worker `WorkerCtx` says it runs on.
     worker: usize,
     value: u64,
-    /// Whether `posted` ran on the thread `started` ran on.
+    /// Whether `message` ran on the thread `started` ran on.
     same_thread: bool,
 }
 
@@ -32,19 +32,20 @@ struct Recorder {
 
 impl Handler for Recorder {
     type Conn = ();
+    type Msg = u64;
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         io.abort();
     }
 
-    fn completion(&mut self, _: &mut (), _: &mut Io<'_>, _: Completion) {}
+    fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
 
     fn started(&mut self, worker: &mut WorkerCtx<'_, ()>) {
         assert_eq!(worker.worker(), self.made_for);
         self.thread = Some(std::thread::current().id());
     }
 
-    fn posted(&mut self, worker: &mut WorkerCtx<'_, ()>, value: u64) {
+    fn message(&mut self, worker: &mut WorkerCtx<'_, ()>, value: u64) {
         let _ = self.tx.send(Arrival {
             made_for: self.made_for,
             worker: worker.worker(),
@@ -54,13 +55,13 @@ impl Handler for Recorder {
     }
 }
 
-fn start(backend: Backend) -> (Port, Receiver<Arrival>) {
+fn start(backend: Backend) -> (Port<u64>, Receiver<Arrival>) {
     let (tx, rx) = mpsc::channel();
     let port = Port::builder()
         .workers(WORKERS)
         .backend(backend)
-        .start(move |made_for| Recorder {
-            made_for,
+        .start(move |start| Recorder {
+            made_for: start.worker(),
             thread: None,
             tx: tx.clone(),
         })
@@ -101,13 +102,13 @@ fn posts_reach_the_right_worker() {
             std::thread::spawn(move || {
                 for i in 0..EACH {
                     for w in 0..WORKERS {
-                        one.post(w, tag(w, i));
+                        one.post(w, tag(w, i)).unwrap();
                     }
                 }
             }),
             std::thread::spawn(move || {
                 for j in 0..BROADCASTS {
-                    all.post_all(ALL | j);
+                    all.post_all(ALL | j).unwrap();
                 }
             }),
         ];
@@ -115,7 +116,7 @@ fn posts_reach_the_right_worker() {
             p.join().unwrap();
         }
         // `Port::post` too.
-        port.post(WORKERS - 1, tag(WORKERS - 1, EACH));
+        port.post(WORKERS - 1, tag(WORKERS - 1, EACH)).unwrap();
 
         let n = WORKERS * (EACH + BROADCASTS) as usize + 1;
         let seen = collect(&rx, n);
@@ -144,13 +145,13 @@ fn posts_before_shutdown_are_delivered() {
         eprintln!("backend {backend}");
         let (port, rx) = start(backend);
         // Every worker is in its loop once it has handled a post.
-        port.handle().post_all(ALL);
+        port.handle().post_all(ALL).unwrap();
         collect(&rx, WORKERS);
 
         let handle = port.handle();
         for i in 0..BURST {
             for w in 0..WORKERS {
-                handle.post(w, tag(w, i));
+                handle.post(w, tag(w, i)).unwrap();
             }
         }
         handle.shutdown();
@@ -164,6 +165,6 @@ fn posts_before_shutdown_are_delivered() {
 fn handles_cross_threads() {
     fn send_sync<T: Send + Sync + Clone>() {}
     fn send<T: Send>() {}
-    send_sync::<PortHandle>();
+    send_sync::<PortHandle<u64>>();
     send::<Port>();
 }

@@ -15,12 +15,13 @@ struct Nothing;
 
 impl Handler for Nothing {
     type Conn = ();
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         io.abort();
     }
 
-    fn completion(&mut self, _: &mut (), _: &mut Io<'_>, _: Completion) {}
+    fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
 }
 
 fn nofile() -> libc::rlimit {

@@ -28,13 +28,14 @@ struct Pauser {
 impl Handler for Pauser {
     /// Pauses so far.
     type Conn = usize;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> usize {
+    fn accepted(&mut self, io: &mut Io<'_, usize>) -> usize {
         io.recv();
         0
     }
 
-    fn completion(&mut self, pauses: &mut usize, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, pauses: &mut usize, io: &mut Io<'_, usize>, completion: Completion) {
         match completion {
             Completion::Received(buf) => {
                 io.send(buf);

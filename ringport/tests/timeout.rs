@@ -37,7 +37,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn arm(&mut self, io: &mut Io<'_>, after: Duration) {
+    fn arm(&mut self, io: &mut Io<'_, Conn>, after: Duration) {
         self.armed_at = Instant::now();
         self.armed_for = after;
         io.set_timeout(after);
@@ -58,8 +58,9 @@ struct Timers {
 
 impl Handler for Timers {
     type Conn = Conn;
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         let mut conn = Conn {
             id: self.accepted,
             armed_at: Instant::now(),
@@ -71,7 +72,7 @@ impl Handler for Timers {
         conn
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match completion {
             Completion::Received(buf) => {
                 for &command in buf.iter() {

@@ -11,12 +11,13 @@ struct Probe;
 
 impl Handler for Probe {
     type Conn = ();
+    type Msg = ();
 
-    fn accepted(&mut self, io: &mut Io<'_>) {
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
         io.abort();
     }
 
-    fn completion(&mut self, _: &mut (), _: &mut Io<'_>, _: Completion) {}
+    fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
 }
 
 /// The backends to test on: io_uring and epoll where a port can start here, or only the one

@@ -22,12 +22,13 @@
 //!
 //! impl Handler for Echo {
 //!     type Conn = ();
+//!     type Msg = ();
 //!
-//!     fn accepted(&mut self, io: &mut Io<'_>) {
+//!     fn accepted(&mut self, io: &mut Io<'_, ()>) {
 //!         io.recv();
 //!     }
 //!
-//!     fn completion(&mut self, _: &mut (), io: &mut Io<'_>, completion: Completion) {
+//!     fn completion(&mut self, _: &mut (), io: &mut Io<'_, ()>, completion: Completion) {
 //!         match completion {
 //!             Completion::Received(buf) => io.send(buf),
 //!             Completion::Sent(_) => {}

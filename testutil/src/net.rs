@@ -10,8 +10,14 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A loopback client with read and write timeouts, and without Nagle's delay.
 pub fn connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
-        .unwrap_or_else(|e| panic!("connecting {addr}: {e}"));
+    let stream = loop {
+        match TcpStream::connect_timeout(&addr, IO_TIMEOUT) {
+            Ok(s) => break s,
+            // A signal (a child process ending) interrupted the wait: try again.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("connecting {addr}: {e}"),
+        }
+    };
     set_timeouts(&stream);
     stream
 }

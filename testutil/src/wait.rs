@@ -88,7 +88,7 @@ pub fn settled<T: PartialEq + Copy>(limit: Duration, quiet: Duration, value: imp
 ///
 /// # Panics
 /// If that takes longer, or a worker fails.
-pub fn join(port: Port) {
+pub fn join<M: Send + 'static>(port: Port<M>) {
     within(SHUTDOWN_BOUND, "joining the port", move || port.join())
         .expect("every worker exits cleanly");
 }
@@ -97,7 +97,7 @@ pub fn join(port: Port) {
 ///
 /// # Panics
 /// If that takes longer, or a worker fails.
-pub fn shutdown_and_join(port: Port) {
+pub fn shutdown_and_join<M: Send + 'static>(port: Port<M>) {
     port.shutdown();
     join(port);
 }

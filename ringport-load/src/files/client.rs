@@ -121,7 +121,7 @@ impl FilesClient {
     }
 
     /// Sends the request of the next download.
-    fn request(&self, conn: &mut Conn, io: &mut Io<'_>) {
+    fn request(&self, conn: &mut Conn, io: &mut Io<'_, Conn>) {
         conn.stage = match self.shared.protocol {
             Protocol::Nc => Stage::Body,
             Protocol::Http => Stage::Head,
@@ -238,7 +238,7 @@ impl FilesClient {
     }
 
     /// The stall check: a download with no byte for [`STALL_TICKS`] ticks has stalled.
-    fn tick(&mut self, conn: &mut Conn, io: &mut Io<'_>) {
+    fn tick(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>) {
         let moving = conn.bytes != conn.bytes_at_tick || conn.stage == Stage::Connecting;
         conn.bytes_at_tick = conn.bytes;
         conn.quiet_ticks = if moving { 0 } else { conn.quiet_ticks + 1 };
@@ -259,8 +259,9 @@ impl FilesClient {
 
 impl Handler for FilesClient {
     type Conn = Conn;
+    type Msg = u64;
 
-    fn accepted(&mut self, io: &mut Io<'_>) -> Conn {
+    fn accepted(&mut self, io: &mut Io<'_, Conn>) -> Conn {
         // The load generator's port listens nowhere; refuse anything all the same.
         io.abort();
         Conn::new(u64::MAX)
@@ -272,7 +273,7 @@ impl Handler for FilesClient {
             .connect(worker, s.addr, s.conns, s.threads, Conn::new);
     }
 
-    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_>, completion: Completion) {
+    fn completion(&mut self, conn: &mut Conn, io: &mut Io<'_, Conn>, completion: Completion) {
         match completion {
             Completion::Connected => {
                 self.control.stats.connected += 1;
@@ -314,11 +315,11 @@ impl Handler for FilesClient {
         }
     }
 
-    fn posted(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
+    fn message(&mut self, _: &mut WorkerCtx<'_, Conn>, value: u64) {
         self.control.posted(value);
     }
 
-    fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_>) {
+    fn shutdown(&mut self, _: &mut Conn, io: &mut Io<'_, Conn>) {
         io.abort();
     }
 }

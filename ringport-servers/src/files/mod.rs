@@ -18,43 +18,41 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringport::{Backend, Port};
+use ringport::Port;
+
+use crate::PortSettings;
 
 pub use conn::FileServer;
 
 /// Settings of a file server.
 #[derive(Debug, Clone)]
 pub struct FilesConfig {
+    /// Where it listens and how its port runs.
+    pub port: PortSettings,
     /// The served folder.
     pub root: PathBuf,
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Worker threads.
-    pub workers: usize,
-    /// Backend.
-    pub backend: Backend,
     /// Longest accepted file name, in bytes.
     pub max_name: usize,
-    /// A connection with no request and no transfer for this long is closed.
-    pub idle_timeout: Duration,
+    /// A connection with no request in progress and no transfer for this long is closed
+    /// (`None`: never).
+    pub idle_timeout: Option<Duration>,
+    /// Once part of a name has arrived, the rest must arrive within this time (`None`: no
+    /// limit): a client that trickles a byte at a time cannot keep its slot.
+    pub request_timeout: Option<Duration>,
     /// Connections served at once (across workers); more are told "server busy" and closed.
     pub max_connections: usize,
-    /// How long shutdown lets transfers in flight finish.
-    pub shutdown_timeout: Duration,
 }
 
 impl FilesConfig {
     /// Defaults for serving `root` on `listen`.
     pub fn new(root: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         FilesConfig {
+            port: PortSettings::new(listen),
             root: root.into(),
-            listen,
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            backend: Backend::Auto,
             max_name: 4096,
-            idle_timeout: Duration::from_secs(300),
+            idle_timeout: Some(Duration::from_secs(300)),
+            request_timeout: Some(Duration::from_secs(60)),
             max_connections: 10_000,
-            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -103,7 +101,7 @@ pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
     let fds = ringport::fd_limit()?;
     let max_connections = cfg
         .max_connections
-        .min(connections_within(fds, cfg.workers));
+        .min(connections_within(fds, cfg.port.workers));
     if max_connections < cfg.max_connections {
         tracing::info!(
             "serving at most {max_connections} connections at once: the descriptor limit is {fds} \
@@ -116,10 +114,7 @@ pub fn start(cfg: &FilesConfig) -> io::Result<Port> {
         connections: AtomicUsize::new(0),
         max_connections,
     });
-    Port::builder()
-        .workers(cfg.workers)
-        .backend(cfg.backend)
-        .listen(cfg.listen)
-        .shutdown_timeout(cfg.shutdown_timeout)
+    cfg.port
+        .builder()
         .start(move |_| FileServer::new(shared.clone()))
 }

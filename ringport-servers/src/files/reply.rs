@@ -13,6 +13,10 @@ pub enum Refusal {
     Outside,
     /// The name is longer than the limit.
     NameTooLong,
+    /// The line was empty.
+    NoName,
+    /// The name did not arrive whole within the request timeout.
+    RequestTimeout,
     /// Too many symbolic links (a loop), or a `/proc` magic link.
     LinkLoop,
     /// The server may not read it.
@@ -47,6 +51,8 @@ impl Refusal {
             Refusal::NotRegular => "not a regular file",
             Refusal::Outside => "outside the served folder",
             Refusal::NameTooLong => "name too long",
+            Refusal::NoName => "no file name",
+            Refusal::RequestTimeout => "name not received in time",
             Refusal::LinkLoop => "too many symbolic links",
             Refusal::PermissionDenied => "permission denied",
             Refusal::Busy => "server busy, try again",

@@ -21,13 +21,11 @@ pub const JOIN_BOUND: Duration = Duration::from_secs(30);
 /// An echo server with two workers on a free loopback port; shutdown aborts what is left
 /// after half a second.
 pub fn start_echo(backend: Backend) -> Port {
-    echo::start(&EchoConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        workers: 2,
-        backend,
-        shutdown_timeout: Duration::from_millis(500),
-    })
-    .expect("the echo server starts")
+    let mut cfg = EchoConfig::new("127.0.0.1:0".parse().unwrap());
+    cfg.port.workers = 2;
+    cfg.port.backend = backend;
+    cfg.port.shutdown_timeout = Duration::from_millis(500);
+    echo::start(&cfg).expect("the echo server starts")
 }
 
 /// An in-process file server; shut down and joined (with a hang guard) on drop.
@@ -42,9 +40,9 @@ pub struct Server {
 /// short shutdown timeout.
 pub fn config(backend: Backend, root: &Path) -> FilesConfig {
     let mut cfg = FilesConfig::new(root, "127.0.0.1:0".parse().unwrap());
-    cfg.workers = 2;
-    cfg.backend = backend;
-    cfg.shutdown_timeout = Duration::from_secs(2);
+    cfg.port.workers = 2;
+    cfg.port.backend = backend;
+    cfg.port.shutdown_timeout = Duration::from_secs(2);
     cfg
 }
 
@@ -57,17 +55,17 @@ impl Server {
     /// A file server of `cfg`.
     pub fn start_with(cfg: &FilesConfig) -> Self {
         let port = ringport_servers::files::start(cfg)
-            .unwrap_or_else(|e| panic!("starting a file server on {}: {e}", cfg.backend));
+            .unwrap_or_else(|e| panic!("starting a file server on {}: {e}", cfg.port.backend));
         let addr = port.local_addr().expect("a listening address");
         Server {
             port: Some(port),
             addr,
-            backend: cfg.backend,
+            backend: cfg.port.backend,
         }
     }
 
     /// A handle of its port.
-    pub fn handle(&self) -> PortHandle {
+    pub fn handle(&self) -> PortHandle<()> {
         self.port.as_ref().unwrap().handle()
     }
 

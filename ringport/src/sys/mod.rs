@@ -1,10 +1,12 @@
 //! Platform backends, chosen at this one selection point.
 //!
 //! Every backend provides a `Driver` created on its worker thread that:
-//! - takes [`Sub`]missions, each tagged with the `user_data` of the operation that owns it;
+//! - takes [`Sub`]missions, each tagged with the `user_data` of the operation that owns it
+//!   (bit 63 of `user_data` is the backend's own: the worker never sets it);
 //! - [`Driver::wait`]s: submits what was queued and waits for at least one completion (one system
 //!   call per loop turn), appending [`Cqe`]s to a caller-owned batch;
-//! - recycles provided receive buffers handed back by [`crate::buf::BufPool`];
+//! - takes back the provided receive buffers the worker [`Driver::recycle`]s;
+//! - never owns memory the kernel reads or writes for an operation (see [`Sub`]);
 //! - reports which backend it is.
 //!
 //! Backends: [`uring`] (io_uring, the fast path) and [`epoll`] (readiness with emulated
@@ -17,6 +19,7 @@
 
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::backend::{Backend, BackendKind};
 use crate::buf::BufPool;
@@ -40,8 +43,15 @@ pub(crate) mod epoll;
 mod sendfile;
 pub(crate) mod uring;
 
-/// One operation handed to a backend. Pointers stay valid until the operation's final
-/// completion: they point into buffers owned by the operation's entry in the worker's table.
+/// One operation handed to a backend.
+///
+/// **Ownership rule**: every pointer in a submission points into memory owned by the
+/// operation's entry in the worker's table (a send buffer, a path, a socket address, a
+/// [`Timespec`], an [`OpenHow`]), boxed or heap-allocated so that it does not move, and that
+/// entry is freed only by the operation's **final** completion. So whatever the kernel reads or
+/// writes stays valid for as long as the kernel may touch it, whenever it copies it (at
+/// submission, at a retry from io-wq, or never), on every path: full queues, errors and
+/// cancellation included. Backends never own such memory themselves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sub {
     /// Multishot accept on a listening socket.
@@ -50,6 +60,8 @@ pub(crate) enum Sub {
     RecvMulti { fd: i32 },
     /// Send `len` bytes from `ptr`.
     Send { fd: i32, ptr: *const u8, len: u32 },
+    /// Send the buffers of `gather`, in order, in one call (`sendmsg` with an iovec array).
+    SendV { fd: i32, gather: *const Gather },
     /// Connect to the address at `addr`.
     Connect {
         fd: i32,
@@ -58,8 +70,8 @@ pub(crate) enum Sub {
     },
     /// Close the descriptor (all its operations have completed).
     Close { fd: i32 },
-    /// Complete after `nanos` nanoseconds.
-    Timeout { nanos: u64 },
+    /// Complete with `-ETIME` after the relative time at `ts`.
+    Timeout { ts: *const Timespec },
     /// Cancel the operation with this user data.
     Cancel { user_data: u64 },
     /// Cancel every operation on this descriptor.
@@ -75,17 +87,108 @@ pub(crate) enum Sub {
         offset: u64,
         len: u64,
     },
-    /// Open the NUL-terminated relative `path` read-only beneath directory `dir`
-    /// (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, `O_NONBLOCK`): the result is
-    /// the new descriptor.
-    OpenBeneath { dir: i32, path: *const libc::c_char },
+    /// Read up to `len` bytes of file `fd` at `offset` into `ptr` (`pread`).
+    ReadAt {
+        fd: i32,
+        ptr: *mut u8,
+        len: u32,
+        offset: u64,
+    },
+    /// Write up to `len` bytes from `ptr` to file `fd` at `offset` (`pwrite`); a short write is
+    /// continued by the worker.
+    WriteAt {
+        fd: i32,
+        ptr: *const u8,
+        len: u32,
+        offset: u64,
+    },
+    /// Open the NUL-terminated relative `path` beneath directory `dir` as `how` says
+    /// ([`OpenHow::beneath`]: read-only, `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`,
+    /// `O_NONBLOCK`): the result is the new descriptor.
+    OpenBeneath {
+        dir: i32,
+        path: *const libc::c_char,
+        how: *const OpenHow,
+    },
 }
 
-/// `open_how` flags of [`Sub::OpenBeneath`].
-pub(crate) const OPEN_FLAGS: u64 =
-    (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY) as u64;
-/// `open_how` resolve flags of [`Sub::OpenBeneath`]: never leave `dir`, no magic links.
-pub(crate) const OPEN_RESOLVE: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+/// Several buffers to send in one call, as the kernel reads them: an iovec array and the
+/// `msghdr` that points to it. Owned (boxed) by its operation. The header comes first, so a
+/// pointer to a `Gather` is a pointer to its `msghdr`.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Gather {
+    msg: libc::msghdr,
+    /// What `msg` points to (held, not read here).
+    _iov: Vec<libc::iovec>,
+}
+
+impl Gather {
+    /// The kernel's view of `slices` (which must outlive it: the operation owns both).
+    pub(crate) fn new<'a>(slices: impl Iterator<Item = &'a [u8]>) -> Box<Self> {
+        let iov: Vec<libc::iovec> = slices
+            .map(|s| libc::iovec {
+                iov_base: s.as_ptr().cast_mut().cast(),
+                iov_len: s.len(),
+            })
+            .collect();
+        // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_ptr().cast_mut();
+        msg.msg_iovlen = iov.len() as _;
+        // The Vec's heap array does not move when the Gather does.
+        Box::new(Gather { msg, _iov: iov })
+    }
+
+    /// The header to give `sendmsg`, of the gather at `gather`.
+    pub(crate) fn msghdr(gather: *const Gather) -> *const libc::msghdr {
+        // `msg` is the first field of this `repr(C)` struct.
+        gather.cast()
+    }
+}
+
+/// A relative time as the kernel reads it (`struct __kernel_timespec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct Timespec {
+    sec: i64,
+    nsec: i64,
+}
+
+impl Timespec {
+    /// `after` as a timespec; times past the year 292 billion are cut to the longest one.
+    pub(crate) fn new(after: Duration) -> Self {
+        Timespec {
+            sec: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+            nsec: i64::from(after.subsec_nanos()),
+        }
+    }
+
+    /// The time as a duration.
+    pub(crate) fn duration(&self) -> Duration {
+        Duration::new(self.sec as u64, self.nsec as u32)
+    }
+}
+
+/// How to open a file, as the kernel reads it (`struct open_how`, version 0, 24 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub(crate) struct OpenHow {
+    pub(crate) flags: u64,
+    pub(crate) mode: u64,
+    pub(crate) resolve: u64,
+}
+
+impl OpenHow {
+    /// Read-only, non-blocking (a FIFO never blocks), never leaving the directory, no magic links.
+    pub(crate) const fn beneath() -> Self {
+        OpenHow {
+            flags: (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        }
+    }
+}
 
 /// One completion from a backend.
 #[derive(Debug, Clone, Copy)]
@@ -105,8 +208,6 @@ pub(crate) struct Cqe {
 pub(crate) struct DriverConfig {
     /// Submission queue entries.
     pub(crate) entries: u32,
-    /// io_uring: send files with `splice` instead of readiness-driven `sendfile`.
-    pub(crate) splice: bool,
 }
 
 /// The backend of one worker.
@@ -133,6 +234,15 @@ impl Driver {
         match self {
             Driver::Uring(d) => d.push(sub, user_data),
             Driver::Epoll(d) => d.push(sub, user_data),
+        }
+    }
+
+    /// Gives provided buffers back to the kernel (visible to it from the next [`Driver::wait`]).
+    #[inline]
+    pub(crate) fn recycle(&mut self, bids: &[u16]) {
+        match self {
+            Driver::Uring(d) => d.recycle(bids),
+            Driver::Epoll(d) => d.recycle(bids),
         }
     }
 

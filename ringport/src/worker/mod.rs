@@ -1,50 +1,38 @@
 //! The worker: one thread, one ring, a batch of completions per loop turn, each dispatched to
 //! the handler of the connection it belongs to (IOCP's `GetQueuedCompletionStatusEx` loop).
 
+mod complete;
 pub(crate) mod ctx;
+mod listen;
 pub(crate) mod op;
 mod shared;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use slab::Slab;
 
-use crate::buf::{BufPool, RecvBuf};
+use crate::buf::{BufPool, Returned};
 use crate::completion::{Completion, OpKind};
+use crate::conn::ConnIo;
 use crate::handler::Handler;
-use crate::io::{Closing, ConnIo, Io};
-use crate::key::CompletionKey;
+use crate::io::Io;
 use crate::sys::{Cqe, Driver, Sub};
-pub use ctx::WorkerCtx;
-use op::{errno, Core, OpData, Outgoing, Owner};
-pub(crate) use shared::Shared;
+use complete::Events;
+use ctx::install;
+pub use ctx::{TimerId, WorkerCtx, WorkerIo};
+use listen::Listener;
+use op::{Core, Limits, OpData, OpId, Ops, Owner};
+pub(crate) use shared::{Packet, Shared};
 
-/// How long a listener waits before accepting again after an error such as `EMFILE`.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-/// After the shutdown timeout, how long to wait for cancelled operations before giving up.
-const CANCEL_GRACE: Duration = Duration::from_secs(5);
-/// Connections re-armed after `ENOBUFS` per loop turn.
+/// Connections taken off the pool's waiting queue per loop turn.
 const REARM_PER_TURN: usize = 64;
-
-/// A connection: the port's bookkeeping and the handler's state.
-#[derive(Debug)]
-pub struct Slot<C> {
-    pub(crate) io: ConnIo,
-    pub(crate) state: C,
-}
-
-/// A listening socket of this worker.
-#[derive(Debug)]
-struct Listener {
-    fd: Option<OwnedFd>,
-    /// The armed multishot accept, or the back-off timer.
-    op: Option<usize>,
-}
 
 /// Where the worker is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,24 +50,47 @@ enum Phase {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WorkerConfig {
     pub(crate) shutdown_timeout: Duration,
+    /// A send that makes no progress for this long aborts its connection.
+    pub(crate) send_timeout: Option<Duration>,
+    /// After aborting everything, how long to wait for cancelled operations before giving up.
+    pub(crate) cancel_grace: Duration,
+    pub(crate) limits: Limits,
 }
 
 /// One worker thread's state.
 pub(crate) struct Worker<H: Handler> {
     handler: H,
-    conns: Slab<Slot<H::Conn>>,
+    /// The port's side of each connection (and file handle), by slot.
+    ios: Slab<ConnIo>,
+    /// The handler's side, by the same slot.
+    states: Vec<Option<H::Conn>>,
+    /// States of connections made during the callback running now.
+    fresh: Vec<(usize, H::Conn)>,
     core: Core,
     listeners: Vec<Listener>,
-    shared: Arc<Shared>,
-    waker_op: Option<usize>,
-    timer_op: Option<usize>,
+    shared: Arc<Shared<H::Msg>>,
+    posted: VecDeque<Packet<H::Msg>>,
+    waker_op: Option<OpId>,
+    /// The shutdown timer or, once aborting, the cancellation grace timer.
+    timer_op: Option<OpId>,
+    tick_op: Option<OpId>,
     phase: Phase,
-    /// The waker and timer were cancelled: the worker is about to exit.
+    /// The waker and timers were cancelled: the worker is about to exit.
     internals_cancelled: bool,
-    generation: u32,
-    /// Connections whose receive ran out of provided buffers (`ENOBUFS`).
-    starved: VecDeque<usize>,
+    returned: Vec<Returned>,
+    bids: Vec<u16>,
     cfg: WorkerConfig,
+}
+
+/// A view of the worker's connections for one callback (the borrows `Io` and `WorkerCtx` take).
+macro_rules! view {
+    ($w:expr) => {
+        WorkerIo {
+            core: &mut $w.core,
+            ios: &mut $w.ios,
+            fresh: &mut $w.fresh,
+        }
+    };
 }
 
 impl<H: Handler> Worker<H> {
@@ -89,336 +100,340 @@ impl<H: Handler> Worker<H> {
         driver: Driver,
         pool: Rc<BufPool>,
         listeners: Vec<OwnedFd>,
-        shared: Arc<Shared>,
+        shared: Arc<Shared<H::Msg>>,
         cfg: WorkerConfig,
     ) -> Self {
         let core = Core {
             driver,
-            ops: Slab::with_capacity(1024),
+            ops: Ops::with_capacity(1024),
             pool,
-            local: VecDeque::new(),
+            local: Default::default(),
             worker,
+            limits: cfg.limits,
+            waiting: Default::default(),
+            tick: 0,
+            tick_wanted: false,
+            generation: 0,
+            timers: Default::default(),
         };
         Worker {
             handler,
-            conns: Slab::with_capacity(1024),
+            ios: Slab::with_capacity(1024),
+            states: Vec::with_capacity(1024),
+            fresh: Vec::new(),
             core,
-            listeners: listeners
-                .into_iter()
-                .map(|fd| Listener {
-                    fd: Some(fd),
-                    op: None,
-                })
-                .collect(),
+            listeners: listeners.into_iter().map(Listener::new).collect(),
             shared,
+            posted: VecDeque::new(),
             waker_op: None,
             timer_op: None,
+            tick_op: None,
             phase: Phase::Running,
             internals_cancelled: false,
-            generation: 0,
-            starved: VecDeque::new(),
+            returned: Vec::new(),
+            bids: Vec::new(),
             cfg,
         }
     }
 
     /// Runs until the port shuts down and every operation has completed.
+    ///
+    /// # Errors
+    /// When the backend fails, or cancelled operations did not complete in time. Then the
+    /// operations still in flight keep their memory forever (leaked, never freed under the
+    /// kernel), and so do the buffers and the ring.
     pub(crate) fn run(mut self) -> io::Result<()> {
         self.arm_waker();
         for l in 0..self.listeners.len() {
             self.arm_accept(l);
         }
         let mut ctx = WorkerCtx {
-            core: &mut self.core,
-            conns: &mut self.conns,
-            generation: &mut self.generation,
+            w: view!(self),
+            states: &mut self.states,
         };
         self.handler.started(&mut ctx);
+        self.install_fresh();
         // Posts or a quit sent before the waker was armed are picked up here.
         self.on_wake();
 
         let mut batch = Vec::with_capacity(256);
         // Checked before waiting: a quit that left nothing in flight must not wait for a
         // completion that never comes.
-        while self.phase == Phase::Running || !self.finished() {
+        let result = loop {
+            if self.phase != Phase::Running && self.finished() {
+                break Ok(());
+            }
+            self.recycle();
+            self.resume_waiting();
+            self.arm_tick();
             let wait = self.core.local.is_empty();
-            self.core.driver.wait(&mut batch, wait)?;
+            if let Err(e) = self.core.driver.wait(&mut batch, wait) {
+                break Err(e);
+            }
             batch.extend(self.core.local.drain(..));
             for cqe in batch.drain(..) {
                 self.dispatch(cqe);
             }
-            self.rearm_starved();
-        }
-        if self.phase == Phase::GaveUp {
-            // The kernel may still write into the buffers of unfinished operations: leaking
-            // them is the only safe choice.
+        };
+        self.exit(result)
+    }
+
+    /// Ends the worker. With operations in flight (an error, or cancellations that never
+    /// completed), their memory, the buffers and the ring are leaked: the kernel may still
+    /// read or write them.
+    fn exit(self, result: io::Result<()>) -> io::Result<()> {
+        let worker = self.core.worker;
+        let in_flight = self.core.ops.len();
+        let gave_up = self.phase == Phase::GaveUp;
+        let Worker {
+            core,
+            states,
+            fresh,
+            handler,
+            ..
+        } = self;
+        if in_flight > 0 {
             tracing::error!(
-                worker = self.core.worker,
-                ops = self.core.ops.len(),
-                "operations did not complete; leaking their buffers"
+                worker,
+                ops = in_flight,
+                "exiting with operations in flight; leaking their memory"
             );
-            std::mem::forget(self);
+            std::mem::forget(core);
+        } else {
+            drop(core);
         }
-        Ok(())
+        drop((states, fresh, handler));
+        match result {
+            Err(e) => Err(io::Error::new(e.kind(), format!("worker {worker}: {e}"))),
+            Ok(()) if gave_up => Err(io::Error::other(format!(
+                "worker {worker}: {in_flight} operations were still in flight after being \
+                 cancelled; their memory was leaked rather than freed"
+            ))),
+            Ok(()) => Ok(()),
+        }
+    }
+
+    /// Puts the states of connections made during the last callback where they belong.
+    fn install_fresh(&mut self) {
+        install(&mut self.states, &mut self.fresh);
     }
 
     fn dispatch(&mut self, cqe: Cqe) {
-        let Some(op) = self.core.ops.get(cqe.user_data as usize) else {
+        let id = OpId::from_user_data(cqe.user_data);
+        let Some(op) = self.core.ops.get(id) else {
             tracing::error!(
                 user_data = cqe.user_data,
-                "completion for an unknown operation"
+                "completion for an operation not in flight"
             );
+            if let Some(bid) = cqe.buf {
+                self.core.driver.recycle(&[bid]);
+            }
             return;
         };
+        let last = !cqe.more;
         match op.owner {
-            Owner::Conn(slot) => self.conn_completion(slot, cqe),
-            Owner::Listener(l) => self.listener_completion(l, cqe),
+            Owner::Conn(slot) => self.conn_completion(slot, id, cqe),
+            Owner::Listener(l) => self.listener_completion(l, id, cqe),
             Owner::Waker => {
-                if !cqe.more {
-                    self.core.ops.remove(cqe.user_data as usize);
+                if last {
+                    self.core.ops.remove(id);
                     self.waker_op = None;
-                    if self.phase == Phase::Running {
+                    if !self.internals_cancelled {
                         self.arm_waker();
                     }
                 }
                 self.on_wake();
             }
             Owner::ShutdownTimer => {
-                self.core.ops.remove(cqe.user_data as usize);
-                self.timer_op = None;
+                self.core.ops.remove(id);
+                if self.timer_op == Some(id) {
+                    self.timer_op = None;
+                    if cqe.result == -libc::ETIME {
+                        self.on_shutdown_timer();
+                    }
+                }
+            }
+            Owner::Tick => {
+                self.core.ops.remove(id);
+                self.tick_op = None;
                 if cqe.result == -libc::ETIME {
-                    self.on_shutdown_timer();
+                    self.on_tick();
+                }
+            }
+            Owner::Timer => {
+                self.core.ops.remove(id);
+                // A cancelled timer left the set: even if it expired first, it is not delivered.
+                if self.core.timers.remove(&id.user_data()) && cqe.result == -libc::ETIME {
+                    let mut ctx = WorkerCtx {
+                        w: view!(self),
+                        states: &mut self.states,
+                    };
+                    self.handler.timer(&mut ctx, TimerId(id.user_data()));
+                    self.install_fresh();
+                }
+            }
+            Owner::Detached => {
+                if last {
+                    self.core.ops.remove(id);
                 }
             }
         }
     }
 
-    fn conn_completion(&mut self, slot: usize, cqe: Cqe) {
-        let idx = cqe.user_data as usize;
-        let pool = &self.core.pool;
-        // A provided buffer always goes back to the pool, even when the data is dropped.
-        let buf = cqe
-            .buf
-            .map(|bid| RecvBuf::new(pool.clone(), bid, cqe.result.max(0) as u32));
+    fn conn_completion(&mut self, slot: usize, id: OpId, cqe: Cqe) {
         let data = if cqe.more {
             None
         } else {
-            self.conns[slot].io.inflight -= 1;
-            Some(self.core.ops.remove(idx).data)
+            self.ios[slot].inflight -= 1;
+            Some(self.core.ops.remove(id).data)
         };
-        let was_final = data.is_some();
-        let recv_ended = matches!(data, Some(OpData::Recv));
-        let Slot { io: conn, state } = &mut self.conns[slot];
+        if matches!(data, Some(OpData::Close)) {
+            let io = self.ios.remove(slot);
+            let state = self.states[slot].take().expect("a connection's state");
+            if cqe.result < 0 {
+                tracing::warn!(key = %io.key, "close: {}", op::errno(cqe.result));
+            }
+            let mut ctx = WorkerCtx {
+                w: view!(self),
+                states: &mut self.states,
+            };
+            self.handler.closed(&mut ctx, state, io.key);
+            self.install_fresh();
+            return;
+        }
         let mut io = Io {
-            core: &mut self.core,
-            conn,
+            w: view!(self),
             slot,
         };
-        let res = cqe.result;
-        let event = match data {
-            None | Some(OpData::Recv) => {
-                if was_final {
-                    io.conn.recv_op = None;
-                }
-                match res {
-                    _ if io.conn.closing != Closing::No => None,
-                    n if n > 0 => match buf {
-                        Some(buf) => Some(Completion::Received(buf)),
-                        None => Some(Completion::Failed {
-                            op: OpKind::Recv,
-                            error: io::Error::other("data without a buffer"),
-                        }),
-                    },
-                    0 => {
-                        io.conn.want_recv = false;
-                        Some(Completion::Eof)
+        let state = self.states[slot].as_mut().expect("a connection's state");
+        match io.complete(id, data, cqe) {
+            Events::One(None) => {}
+            Events::One(Some(event)) => self.handler.completion(state, &mut io, event),
+            Events::Sent(bufs) => {
+                for buf in bufs {
+                    if io.is_closing() {
+                        break; // no completion after close or abort
                     }
-                    r if r == -libc::ENOBUFS => {
-                        self.starved.push_back(slot);
-                        None
-                    }
-                    r if r == -libc::ECANCELED => None,
-                    r => {
-                        io.conn.want_recv = false;
-                        Some(Completion::Failed {
-                            op: OpKind::Recv,
-                            error: errno(r),
-                        })
-                    }
+                    self.handler
+                        .completion(state, &mut io, Completion::Sent(buf));
                 }
             }
-            Some(OpData::Send { buf, done }) => {
-                io.conn.send_op = None;
-                if res >= 0 && io.conn.closing != Closing::Abort {
-                    let done = done + res as usize;
-                    if done < buf.len() {
-                        io.start_send(Outgoing::Buf(buf), done as u64);
-                        None
-                    } else {
-                        io.conn.unsent -= buf.len();
-                        io.send_next();
-                        (io.conn.closing == Closing::No).then_some(Completion::Sent(buf))
-                    }
-                } else {
-                    io.send_failed(OpKind::Send, errno(res))
-                }
+        }
+        drop(io);
+        self.install_fresh();
+    }
+
+    /// Settles the buffers handlers gave back: each connection's count, receives paused for
+    /// the quota that may resume, and the buffers handed to the kernel again.
+    fn recycle(&mut self) {
+        self.core.pool.take_returned(&mut self.returned);
+        if self.returned.is_empty() {
+            return;
+        }
+        self.bids.clear();
+        for r in std::mem::take(&mut self.returned) {
+            self.bids.push(r.bid);
+            let slot = r.holder.slot();
+            let Some(conn) = self.ios.get_mut(slot) else {
+                continue;
+            };
+            if conn.key != r.holder {
+                continue; // the connection that held it is gone
             }
-            Some(OpData::SendFile {
-                file,
-                offset,
-                len,
-                done,
-            }) => {
-                io.conn.send_op = None;
-                if res >= 0 && io.conn.closing != Closing::Abort {
-                    let done = done + res as u64;
-                    if done >= len {
-                        io.send_next();
-                        let sent = Completion::FileSent { file, bytes: len };
-                        (io.conn.closing == Closing::No).then_some(sent)
-                    } else if res == 0 {
-                        let error = io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the file ended before its range was sent",
-                        );
-                        io.send_failed(OpKind::SendFile, error)
-                    } else {
-                        io.start_send(Outgoing::File { file, offset, len }, done);
-                        None
-                    }
-                } else {
-                    io.send_failed(OpKind::SendFile, errno(res))
-                }
-            }
-            Some(OpData::Open { .. }) => {
-                let opened = (res >= 0).then(|| {
-                    // SAFETY: a successful open returns a new descriptor nobody else owns.
-                    unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(res) }
+            conn.bufs_held -= 1;
+            if conn.throttled {
+                // Dropping the view moves the receive on (resumed below the lower mark).
+                drop(Io {
+                    w: view!(self),
+                    slot,
                 });
-                match opened {
-                    // The handler closed the connection meanwhile: the file is dropped (closed).
-                    _ if io.conn.closing != Closing::No => None,
-                    Some(file) => Some(Completion::Opened(Ok(file))),
-                    None => Some(Completion::Opened(Err(errno(res)))),
-                }
             }
-            Some(OpData::Connect { .. }) => {
-                io.conn.connect_op = None;
-                match res {
-                    _ if io.conn.closing != Closing::No => None,
-                    0 => Some(Completion::Connected),
-                    r => Some(Completion::Failed {
-                        op: OpKind::Connect,
-                        error: errno(r),
-                    }),
-                }
-            }
-            Some(OpData::Timeout) => {
-                // A timer cleared or replaced after it expired (its cancellation came too late)
-                // is not the current one any more: it is not delivered.
-                let current = io.conn.timeout_op == Some(idx);
-                if current {
-                    io.conn.timeout_op = None;
-                }
-                (current && res == -libc::ETIME && io.conn.closing == Closing::No)
-                    .then_some(Completion::Timeout)
-            }
-            Some(OpData::Close) => {
-                let Slot { io, state } = self.conns.remove(slot);
-                if res < 0 {
-                    tracing::warn!(key = %io.key, "close: {}", errno(res));
-                }
-                self.handler.closed(state, io.key);
-                return;
-            }
-            Some(OpData::Cancel | OpData::Accept | OpData::Poll) => None,
-        };
-        if let Some(event) = event {
-            self.handler.completion(state, &mut io, event);
         }
-        // A multishot receive that ended with data (for example on a full completion queue),
-        // or was cancelled by `stop_recv` after which `recv` was asked for again, is re-armed.
-        let rearm = res > 0 || res == -libc::ECANCELED;
-        if recv_ended && rearm && io.conn.want_recv && io.conn.recv_op.is_none() {
-            io.recv();
-        }
-        io.progress_close();
+        self.core.driver.recycle(&self.bids);
     }
 
-    fn listener_completion(&mut self, l: usize, cqe: Cqe) {
-        let idx = cqe.user_data as usize;
-        let data = if cqe.more {
-            None
-        } else {
-            Some(self.core.ops.remove(idx).data)
-        };
-        if data.is_some() {
-            self.listeners[l].op = None;
+    /// Lets connections that waited for the buffer pool receive again, a bounded number per
+    /// turn, once the pool has free buffers (those still over the scarce share wait on).
+    fn resume_waiting(&mut self) {
+        let n = self.core.waiting.len().min(REARM_PER_TURN);
+        if n == 0 || self.core.pool.free() == 0 {
+            return;
         }
-        let running = self.phase == Phase::Running;
-        match (data, cqe.result) {
-            (Some(OpData::Timeout), _) if running => self.arm_accept(l),
-            (None | Some(OpData::Accept), fd) if fd >= 0 => {
-                // SAFETY: a successful accept returns a new descriptor that nothing else owns.
-                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-                if running {
-                    self.associate(fd);
-                }
-                if !cqe.more && running {
-                    self.arm_accept(l);
+        for _ in 0..n {
+            let Some(key) = self.core.waiting.pop_front() else {
+                break;
+            };
+            let slot = key.slot();
+            if let Some(conn) = self.ios.get_mut(slot) {
+                if conn.key == key {
+                    conn.waiting = false;
+                    drop(Io {
+                        w: view!(self),
+                        slot,
+                    });
                 }
             }
-            (Some(OpData::Accept), e) if running => {
-                let err = errno(e);
-                if matches!(
-                    -e,
-                    libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-                ) {
-                    tracing::warn!(
-                        worker = self.core.worker,
-                        "accept: {err}; retrying in {ACCEPT_BACKOFF:?}"
+        }
+    }
+
+    /// The send clock's period: an eighth of the send timeout, within 10 ms and 1 s.
+    fn tick_period(timeout: Duration) -> Duration {
+        (timeout / 8).clamp(Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    /// Runs the send clock while some connection is sending.
+    fn arm_tick(&mut self) {
+        let Some(timeout) = self.cfg.send_timeout else {
+            return;
+        };
+        if self.core.tick_wanted && self.tick_op.is_none() && !self.internals_cancelled {
+            self.core.tick_wanted = false;
+            let period = Self::tick_period(timeout);
+            self.tick_op = Some(self.core.timer(Owner::Tick, period));
+        }
+    }
+
+    /// One period of the send clock: connections whose send made no progress for the send
+    /// timeout are aborted.
+    fn on_tick(&mut self) {
+        let Some(timeout) = self.cfg.send_timeout else {
+            return;
+        };
+        self.core.tick += 1;
+        let period = Self::tick_period(timeout);
+        let limit = timeout.as_nanos().div_ceil(period.as_nanos()) as u64;
+        let now = self.core.tick;
+        let mut stuck = Vec::new();
+        for (slot, io) in self.ios.iter() {
+            if let Some(id) = io.send_op {
+                self.core.tick_wanted = true;
+                if now - io.progress_tick > limit {
+                    let file = matches!(
+                        self.core.ops.get(id).map(|op| &op.data),
+                        Some(OpData::SendFile { .. })
                     );
-                } else {
-                    tracing::debug!(worker = self.core.worker, "accept: {err}");
+                    stuck.push((slot, if file { OpKind::SendFile } else { OpKind::Send }));
                 }
-                let nanos = ACCEPT_BACKOFF.as_nanos() as u64;
-                self.listeners[l].op = Some(self.core.start(
-                    Owner::Listener(l),
-                    OpData::Timeout,
-                    Sub::Timeout { nanos },
-                ));
             }
-            _ => {}
         }
-        if !running && self.listeners[l].op.is_none() {
-            self.listeners[l].fd = None;
-        }
-    }
-
-    /// Associates an accepted socket with the port under a new completion key.
-    fn associate(&mut self, fd: OwnedFd) {
-        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
-        let entry = self.conns.vacant_entry();
-        let slot = entry.key();
-        self.generation = self.generation.wrapping_add(1);
-        let mut conn = ConnIo::new(
-            fd,
-            CompletionKey::new(self.core.worker, slot, self.generation),
-        );
-        let mut io = Io {
-            core: &mut self.core,
-            conn: &mut conn,
-            slot,
-        };
-        let state = self.handler.accepted(&mut io);
-        io.progress_close();
-        entry.insert(Slot { io: conn, state });
-    }
-
-    fn arm_accept(&mut self, l: usize) {
-        if let Some(fd) = &self.listeners[l].fd {
-            let sub = Sub::AcceptMulti { fd: fd.as_raw_fd() };
-            self.listeners[l].op = Some(self.core.start(Owner::Listener(l), OpData::Accept, sub));
+        for (slot, op) in stuck {
+            let mut io = Io {
+                w: view!(self),
+                slot,
+            };
+            tracing::debug!(key = %io.key(), ?timeout, "send timeout: aborting");
+            if !io.is_closing() {
+                let error = io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no send progress for {timeout:?}"),
+                );
+                let state = self.states[slot].as_mut().expect("a connection's state");
+                self.handler
+                    .completion(state, &mut io, Completion::Failed { op, error });
+            }
+            io.abort();
+            drop(io);
+            self.install_fresh();
         }
     }
 
@@ -429,122 +444,144 @@ impl<H: Handler> Worker<H> {
         self.waker_op = Some(self.core.start(Owner::Waker, OpData::Poll, sub));
     }
 
-    /// Handles posts and the quit packet.
+    /// Handles what was posted (messages, sockets to associate), the quit packet and the
+    /// abort packet.
     fn on_wake(&mut self) {
         self.shared.clear();
-        for value in self.shared.take_posts() {
-            let mut ctx = WorkerCtx {
-                core: &mut self.core,
-                conns: &mut self.conns,
-                generation: &mut self.generation,
-            };
-            self.handler.posted(&mut ctx, value);
+        self.shared.take(&mut self.posted);
+        while let Some(packet) = self.posted.pop_front() {
+            match packet {
+                Packet::Msg(msg) => {
+                    let mut ctx = WorkerCtx {
+                        w: view!(self),
+                        states: &mut self.states,
+                    };
+                    self.handler.message(&mut ctx, msg);
+                    self.install_fresh();
+                }
+                Packet::Socket(fd) => self.associate_posted(fd),
+            }
         }
         if self.shared.quit_requested() && self.phase == Phase::Running {
             self.begin_shutdown();
         }
+        if self.shared.abort_requested() && self.phase == Phase::Draining {
+            self.abort_all("aborted");
+        }
+    }
+
+    /// A socket associated from outside: non-blocking, then handed to the handler as if
+    /// accepted. While shutting down it is closed at once.
+    fn associate_posted(&mut self, fd: OwnedFd) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let socket = socket2::Socket::from(fd);
+        if let Err(e) = socket.set_nonblocking(true) {
+            tracing::warn!(worker = self.core.worker, "associating a socket: {e}");
+            return;
+        }
+        self.accepted(socket.into());
+    }
+
+    /// Associates an accepted socket with the port under a new completion key; the handler
+    /// makes its state.
+    fn accepted(&mut self, fd: OwnedFd) {
+        let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
+        let mut w = view!(self);
+        let key = w.insert_io(fd);
+        let mut io = Io {
+            w,
+            slot: key.slot(),
+        };
+        let state = self.handler.accepted(&mut io);
+        drop(io);
+        self.fresh.push((key.slot(), state));
+        self.install_fresh();
     }
 
     /// Stops accepting and asks every connection to close; arms the shutdown timer.
     fn begin_shutdown(&mut self) {
         tracing::debug!(
             worker = self.core.worker,
-            connections = self.conns.len(),
+            connections = self.ios.len(),
             "shutting down"
         );
         self.phase = Phase::Draining;
-        for l in 0..self.listeners.len() {
-            match self.listeners[l].op {
-                Some(idx) => self.core.cancel(Owner::Listener(l), idx),
-                None => self.listeners[l].fd = None,
-            }
-        }
-        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        self.stop_accepting();
+        let slots: Vec<usize> = self.ios.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
-            let Slot { io: conn, state } = &mut self.conns[slot];
             let mut io = Io {
-                core: &mut self.core,
-                conn,
+                w: view!(self),
                 slot,
             };
             if !io.is_closing() {
+                let state = self.states[slot].as_mut().expect("a connection's state");
                 self.handler.shutdown(state, &mut io);
             }
-            io.progress_close();
+            drop(io);
+            self.install_fresh();
         }
         self.arm_timer(self.cfg.shutdown_timeout);
     }
 
     fn arm_timer(&mut self, after: Duration) {
-        let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
-        self.timer_op = Some(self.core.start(
-            Owner::ShutdownTimer,
-            OpData::Timeout,
-            Sub::Timeout { nanos },
-        ));
+        if let Some(old) = self.timer_op.take() {
+            self.core.cancel_detached(old);
+        }
+        self.timer_op = Some(self.core.timer(Owner::ShutdownTimer, after));
     }
 
     fn on_shutdown_timer(&mut self) {
         match self.phase {
-            Phase::Draining => {
-                tracing::info!(
-                    worker = self.core.worker,
-                    connections = self.conns.len(),
-                    "shutdown timeout: aborting"
-                );
-                self.phase = Phase::Aborting;
-                let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
-                for slot in slots {
-                    let mut io = Io {
-                        core: &mut self.core,
-                        conn: &mut self.conns[slot].io,
-                        slot,
-                    };
-                    io.abort();
-                    io.progress_close();
-                }
-                self.arm_timer(CANCEL_GRACE);
-            }
+            Phase::Draining => self.abort_all("shutdown timeout"),
             Phase::Aborting => self.phase = Phase::GaveUp,
             Phase::Running | Phase::GaveUp => {}
         }
     }
 
+    /// Aborts every connection (their peers see a reset) and waits a grace period for the
+    /// cancellations to complete.
+    fn abort_all(&mut self, why: &str) {
+        if !self.ios.is_empty() {
+            tracing::warn!(
+                worker = self.core.worker,
+                connections = self.ios.len(),
+                "{why}: resetting the connections still open"
+            );
+        }
+        self.phase = Phase::Aborting;
+        let slots: Vec<usize> = self.ios.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            Io {
+                w: view!(self),
+                slot,
+            }
+            .abort();
+        }
+        self.arm_timer(self.cfg.cancel_grace);
+    }
+
     /// Whether the worker may exit: no connection, no listener, no operation left. Cancels
-    /// the waker and the timer once they are all that is left.
+    /// the waker and the timers once they are all that is left.
     fn finished(&mut self) -> bool {
         if self.phase == Phase::GaveUp {
             return true;
         }
-        if !self.conns.is_empty() || self.listeners.iter().any(|l| l.fd.is_some()) {
+        if !self.ios.is_empty() || self.listeners.iter().any(Listener::is_open) {
             return false;
         }
         if !self.internals_cancelled {
             self.internals_cancelled = true;
-            for op in [self.waker_op, self.timer_op].into_iter().flatten() {
-                self.core.cancel(Owner::Waker, op);
+            let timers: Vec<u64> = self.core.timers.drain().collect();
+            let ids = [self.waker_op, self.timer_op.take(), self.tick_op]
+                .into_iter()
+                .flatten()
+                .chain(timers.into_iter().map(OpId::from_user_data));
+            for id in ids.collect::<Vec<_>>() {
+                self.core.cancel_detached(id);
             }
         }
         self.core.ops.is_empty()
-    }
-
-    /// Re-arms receives that ran out of buffers, once buffers have come back.
-    fn rearm_starved(&mut self) {
-        if self.starved.is_empty() || !self.core.pool.has_free() {
-            return;
-        }
-        for _ in 0..REARM_PER_TURN.min(self.starved.len()) {
-            let slot = self.starved.pop_front().expect("non-empty");
-            if let Some(Slot { io: conn, .. }) = self.conns.get_mut(slot) {
-                if conn.want_recv && conn.recv_op.is_none() {
-                    Io {
-                        core: &mut self.core,
-                        conn,
-                        slot,
-                    }
-                    .recv();
-                }
-            }
-        }
     }
 }

@@ -15,3 +15,23 @@ pub fn loopback_port(backend: Backend, workers: usize) -> PortBuilder {
         .backend(backend)
         .listen("127.0.0.1:0".parse().unwrap())
 }
+
+/// The binary of this crate's example `name`, built by `cargo test` beside the tests (but not
+/// by `cargo test --test NAME`, which builds only that test: build the examples first then).
+///
+/// # Panics
+/// If it is not there.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/PROFILE/deps");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p ringport --example {name}`",
+        path.display()
+    );
+    path
+}

@@ -7,10 +7,15 @@ use std::time::Duration;
 use super::{content_at, content_stream, Expected};
 use crate::net;
 use crate::wait::{eventually, EVENTUALLY};
+use crate::End;
 
 /// The reply line of a refusal: `error: REASON: NAME\r\n`, the name escaped as
-/// `std::ascii::escape_default` does and cut to 200 bytes (followed by `...`).
+/// `std::ascii::escape_default` does and cut to 200 bytes (followed by `...`); without a name,
+/// `error: REASON\r\n`.
 pub fn error_line(reason: &str, name: &[u8]) -> Vec<u8> {
+    if name.is_empty() {
+        return format!("error: {reason}\r\n").into_bytes();
+    }
     let shown: String = name
         .iter()
         .take(200)
@@ -23,6 +28,8 @@ pub fn error_line(reason: &str, name: &[u8]) -> Vec<u8> {
 
 /// The line a client over the limit gets before it is closed.
 pub const BUSY_LINE: &[u8] = b"error: server busy, try again\r\n";
+/// The reply to a name that did not arrive whole within the request timeout.
+pub const REQUEST_TIMEOUT_LINE: &[u8] = b"error: name not received in time\r\n";
 
 /// A client of the file server: one connection, read through a buffer so that replies
 /// (file bytes and error lines) are taken exactly.
@@ -133,6 +140,20 @@ impl Client {
         self.expect_line(&error_line(reason, name));
     }
 
+    /// If the server says something or closes within `wait`: reads until it closes and
+    /// returns what came (at most 4 KiB); else `None`, with nothing read.
+    pub fn try_read_until_closed(&mut self, wait: Duration) -> Option<Vec<u8>> {
+        self.writer.set_read_timeout(Some(wait)).unwrap();
+        let ready = match self.reader.fill_buf() {
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => true,
+            Err(e) => panic!("waiting for the server: {e}"),
+        };
+        self.writer.set_read_timeout(Some(net::IO_TIMEOUT)).unwrap();
+        ready.then(|| self.read_until_closed(4096))
+    }
+
     /// Reads until the server closes: EOF, or a reset. Returns the bytes that came first.
     pub fn read_until_closed(&mut self, limit: usize) -> Vec<u8> {
         let mut got = Vec::new();
@@ -171,18 +192,20 @@ impl Client {
     }
 
     /// Reads the rest of a download of `name` until the server closes the connection,
-    /// comparing every byte with the file's content from `offset`; returns how many came.
-    /// At most `max` bytes may come.
-    pub fn verify_until_closed(&mut self, name: &str, mut offset: u64, max: u64) -> u64 {
+    /// comparing every byte with the file's content from `offset`; returns how many came and
+    /// how the connection ended. At most `max` bytes may come.
+    pub fn verify_until_closed(&mut self, name: &str, mut offset: u64, max: u64) -> (u64, End) {
         let start = offset;
         let mut stream = content_stream(name);
         stream.set_position(offset);
         let mut want = vec![0; 256 * 1024];
         loop {
             let buf = match self.reader.fill_buf() {
-                Ok([]) => return offset - start,
+                Ok([]) => return (offset - start, End::Eof),
                 Ok(buf) => buf,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return offset - start,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                    return (offset - start, End::Reset)
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => panic!("{name}: {e} at byte {offset}"),
             };

@@ -10,7 +10,9 @@ mod client;
 mod scenarios;
 mod tree;
 
-pub use client::{all_served_at_once, download_when_free, error_line, Client, BUSY_LINE};
+pub use client::{
+    all_served_at_once, download_when_free, error_line, Client, BUSY_LINE, REQUEST_TIMEOUT_LINE,
+};
 pub use scenarios::{idle_timeout_scenario, max_connections_scenario, Transfers};
 pub use tree::{content_at, content_stream, Expected, TempDir, Tree};
 

@@ -5,12 +5,14 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{download_when_free, Client, Expected, BUSY_LINE};
+use super::{download_when_free, Client, Expected, BUSY_LINE, REQUEST_TIMEOUT_LINE};
 use crate::wait::within;
+use crate::End;
 
-/// With an idle timeout of about half a second on the server at `addr`: idle connections
-/// (nothing asked, or a name never ended, or a transfer done) are closed, while a transfer to a
-/// client that stalls far longer than the timeout is not. `big` must be several MiB.
+/// With idle and request timeouts of about half a second on the server at `addr`: idle
+/// connections (nothing asked, or a transfer done) are closed, a name never ended is answered
+/// with the request timeout's line and closed, while a transfer to a client that stalls far
+/// longer than the timeouts (but not the send timeout) is not. `big` must be several MiB.
 ///
 /// No clock is read: a fresh idle connection being closed proves that a timeout went by.
 pub fn idle_timeout_scenario(addr: SocketAddr, big: &Expected) {
@@ -27,9 +29,9 @@ pub fn idle_timeout_scenario(addr: SocketAddr, big: &Expected) {
     let mut partial = Client::connect(addr);
     partial.send(b"a name without its LF");
     assert_eq!(
-        partial.read_until_closed(0),
-        b"",
-        "an unfinished name is idle too"
+        partial.read_until_closed(1000),
+        REQUEST_TIMEOUT_LINE,
+        "an unfinished name is out of time"
     );
     // The stalled transfer was not cut for idleness: the rest comes whole.
     slow.expect_range(&big.name, 64 * 1024, big.size);
@@ -64,7 +66,7 @@ pub fn max_connections_scenario(addr: SocketAddr, file: &Expected) {
 /// down: every client either gets the whole file or a true prefix of it and then the close.
 #[derive(Debug)]
 pub struct Transfers {
-    clients: Vec<JoinHandle<u64>>,
+    clients: Vec<JoinHandle<(u64, End)>>,
     resume: Vec<mpsc::Sender<()>>,
     size: u64,
 }
@@ -95,7 +97,8 @@ impl Transfers {
                     if i % 2 == 1 {
                         resumed.recv().unwrap();
                     }
-                    64 * 1024 + client.verify_until_closed(&name, 64 * 1024, size)
+                    let (rest, end) = client.verify_until_closed(&name, 64 * 1024, size);
+                    (64 * 1024 + rest, end)
                 })
             })
             .collect();
@@ -115,7 +118,8 @@ impl Transfers {
     /// read to the close (at most 60 s) and returns how many got the whole file.
     ///
     /// # Panics
-    /// If a client got wrong bytes, or the clients take longer.
+    /// If a client got wrong bytes, a transfer cut short ended with a normal close (it would
+    /// look complete to `nc`) instead of a reset, or the clients take longer.
     pub fn finish(self) -> usize {
         for tx in self.resume {
             let _ = tx.send(());
@@ -131,6 +135,13 @@ impl Transfers {
                     .collect::<Vec<_>>()
             },
         );
-        got.iter().filter(|&&n| n == self.size).count()
+        for (i, &(n, end)) in got.iter().enumerate() {
+            assert!(
+                n == self.size || end == End::Reset,
+                "transfer {i}: cut after {n} of {} bytes with {end:?}, not a reset",
+                self.size
+            );
+        }
+        got.iter().filter(|&&(n, _)| n == self.size).count()
     }
 }

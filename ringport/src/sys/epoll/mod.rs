@@ -22,6 +22,7 @@
 mod op;
 mod open;
 mod poller;
+mod pool;
 #[cfg(test)]
 mod tests;
 mod timers;
@@ -35,6 +36,7 @@ use super::{Cqe, DriverConfig, Sub};
 use crate::buf::BufPool;
 use op::{neg, Bufs, Op, Side, Step};
 use poller::Poller;
+use pool::{Job, Pool};
 use timers::Timers;
 
 /// Completions one side of one descriptor may produce per loop turn before the others get a
@@ -97,6 +99,10 @@ pub(crate) struct Driver {
     turns_without_poll: u32,
     /// `openat2` is refused here: open by walking the path.
     no_openat2: bool,
+    /// Reads and writes of files, on threads (started with the first).
+    files: Option<Pool>,
+    /// Scratch for finished or cancelled file jobs.
+    file_results: Vec<(u64, i32)>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -129,6 +135,8 @@ impl Driver {
             expired: Vec::new(),
             turns_without_poll: 0,
             no_openat2: false,
+            files: None,
+            file_results: Vec::new(),
         })
     }
 
@@ -138,7 +146,12 @@ impl Driver {
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         match sub {
             Sub::Close { fd } => self.close(fd, user_data),
-            Sub::Timeout { nanos } => self.timers.insert(user_data, nanos, Instant::now()),
+            Sub::Timeout { ts } => {
+                // SAFETY: `ts` points to the timespec owned by the operation until its final
+                // completion, which has not come yet.
+                let after = unsafe { (*ts).duration() };
+                self.timers.insert(user_data, after, Instant::now());
+            }
             Sub::Cancel { user_data: target } => {
                 let res = if self.cancel(target) {
                     0
@@ -152,25 +165,94 @@ impl Driver {
                 let res = if n == 0 { -libc::ENOENT } else { n };
                 self.complete(user_data, res);
             }
-            Sub::OpenBeneath { dir, path } => {
-                // SAFETY: `path` is NUL-terminated and owned by the operation until its
+            Sub::OpenBeneath { dir, path, how } => {
+                // SAFETY: `path` (NUL-terminated) and `how` are owned by the operation until its
                 // completion, which is now.
-                let path = unsafe { std::ffi::CStr::from_ptr(path) };
-                let res = open::beneath(dir, path, &mut self.no_openat2);
+                let (path, how) = unsafe { (std::ffi::CStr::from_ptr(path), *how) };
+                let res = open::beneath(dir, path, &how, &mut self.no_openat2);
                 if res >= 0 {
                     self.new_fds.push(res);
                 }
                 self.complete(user_data, res);
             }
+            Sub::ReadAt {
+                fd,
+                ptr,
+                len,
+                offset,
+            } => self.file_job(Job {
+                user_data,
+                fd,
+                ptr,
+                len,
+                offset,
+                write: false,
+            }),
+            Sub::WriteAt {
+                fd,
+                ptr,
+                len,
+                offset,
+            } => self.file_job(Job {
+                user_data,
+                fd,
+                ptr: ptr.cast_mut(),
+                len,
+                offset,
+                write: true,
+            }),
             sub => self.start(user_data, Op::new(sub)),
         }
         Ok(())
     }
 
+    /// Hands a file read or write to the pool (started, and watched, on first use).
+    fn file_job(&mut self, job: Job) {
+        let user_data = job.user_data;
+        if self.files.is_none() {
+            match Pool::new().and_then(|pool| self.poller.add(pool.eventfd()).map(|()| pool)) {
+                Ok(pool) => self.files = Some(pool),
+                Err(e) => return self.complete(user_data, neg(&e)),
+            }
+        }
+        if let Err(e) = self.files.as_mut().expect("started").submit(job) {
+            self.complete(user_data, neg(&e));
+        }
+    }
+
+    /// Completes the file jobs that finished.
+    fn files_done(&mut self) {
+        if let Some(pool) = &self.files {
+            pool.take_done(&mut self.file_results);
+        }
+        for i in 0..self.file_results.len() {
+            let (user_data, result) = self.file_results[i];
+            self.complete(user_data, result);
+        }
+        self.file_results.clear();
+    }
+
+    /// Cancels the file jobs not started yet that `pick` chooses; returns how many.
+    fn cancel_files(&mut self, pick: impl Fn(&Job) -> bool) -> usize {
+        let Some(pool) = &self.files else {
+            return 0;
+        };
+        let mut cancelled = Vec::new();
+        pool.cancel(pick, &mut cancelled);
+        for &user_data in &cancelled {
+            self.complete(user_data, -libc::ECANCELED);
+        }
+        cancelled.len()
+    }
+
+    /// Takes back provided buffers: free for the next receive.
+    pub(crate) fn recycle(&mut self, bids: &[u16]) {
+        self.bufs.put_all(bids);
+    }
+
     /// Hands out what completed; if `wait` and nothing has, waits for readiness or a timer
     /// until something does. Appends to `out`.
     pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
-        self.bufs.refill();
         loop {
             std::mem::swap(&mut self.retry, &mut self.retrying);
             for i in 0..self.retrying.len() {
@@ -203,8 +285,13 @@ impl Driver {
     /// Waits for readiness and runs the queues of the sides that became ready.
     fn poll(&mut self, timeout_ms: i32) -> io::Result<()> {
         let n = self.poller.wait(timeout_ms)?;
+        let files = self.files.as_ref().map(Pool::eventfd);
         for i in 0..n {
             let ev = self.poller.event(i);
+            if Some(ev.fd) == files {
+                self.files_done();
+                continue;
+            }
             if ev.read_closed {
                 if let Some(state) = self.fds.get_mut(&ev.fd) {
                     state.read_closed = true;
@@ -320,10 +407,14 @@ impl Driver {
         }
     }
 
-    /// Cancels operation `target` (final `-ECANCELED`); false if it is not pending.
+    /// Cancels operation `target` (final `-ECANCELED`); false if it is not pending (or is a
+    /// file job already running: it finishes).
     fn cancel(&mut self, target: u64) -> bool {
         if self.timers.remove(target) {
             self.complete(target, -libc::ECANCELED);
+            return true;
+        }
+        if self.cancel_files(|job| job.user_data == target) > 0 {
             return true;
         }
         let Some(op) = self.ops.remove(&target) else {
@@ -345,12 +436,14 @@ impl Driver {
         true
     }
 
-    /// Cancels every operation on `fd`, in queue order; returns how many.
+    /// Cancels every operation on `fd`, in queue order, and its file jobs not started yet;
+    /// returns how many.
     fn cancel_fd(&mut self, fd: i32) -> i32 {
+        let files = self.cancel_files(|job| job.fd == fd) as i32;
         let Some(state) = self.fds.remove(&fd) else {
-            return 0;
+            return files;
         };
-        let mut n = 0;
+        let mut n = files;
         for user_data in state.read.into_iter().chain(state.write) {
             self.ops.remove(&user_data);
             self.complete(user_data, -libc::ECANCELED);

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use crate::buf::BufPool;
 use crate::sys::sendfile::{send_round, Round};
-use crate::sys::Sub;
+use crate::sys::{Gather, Sub};
 
 /// Which readiness an operation waits for. Ops on one side of a descriptor run in FIFO order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,8 @@ pub(super) enum Op {
     Recv { fd: i32 },
     /// One `send` of `len` bytes at `ptr` (a short send completes as it is).
     Send { fd: i32, ptr: *const u8, len: u32 },
+    /// One `sendmsg` of the buffers of a gather (a short send completes as it is).
+    SendV { fd: i32, msg: *const libc::msghdr },
     /// `sendfile(2)` of up to `len` bytes of `file` from `offset` (TransmitFile): one round.
     SendFile {
         sock: i32,
@@ -88,15 +90,12 @@ impl Bufs {
         Bufs { pool, free }
     }
 
-    /// Takes back the buffers handlers have dropped.
-    pub(super) fn refill(&mut self) {
-        self.pool.take_returned(&mut self.free);
+    /// Takes back buffers the worker recycles (handlers have dropped them).
+    pub(super) fn put_all(&mut self, bids: &[u16]) {
+        self.free.extend_from_slice(bids);
     }
 
     fn take(&mut self) -> Option<u16> {
-        if self.free.is_empty() {
-            self.refill();
-        }
         self.free.pop()
     }
 
@@ -115,6 +114,10 @@ impl Op {
             Sub::AcceptMulti { fd } => Op::Accept { fd },
             Sub::RecvMulti { fd } => Op::Recv { fd },
             Sub::Send { fd, ptr, len } => Op::Send { fd, ptr, len },
+            Sub::SendV { fd, gather } => Op::SendV {
+                fd,
+                msg: Gather::msghdr(gather),
+            },
             Sub::Connect { fd, addr, len } => Op::Connect {
                 fd,
                 addr,
@@ -137,7 +140,9 @@ impl Op {
             | Sub::Timeout { .. }
             | Sub::Cancel { .. }
             | Sub::CancelFd { .. }
-            | Sub::OpenBeneath { .. } => unreachable!("completed by the driver, not queued"),
+            | Sub::OpenBeneath { .. }
+            | Sub::ReadAt { .. }
+            | Sub::WriteAt { .. } => unreachable!("completed by the driver, not queued"),
         }
     }
 
@@ -145,7 +150,9 @@ impl Op {
     pub(super) fn target(&self) -> (i32, Side) {
         match *self {
             Op::Accept { fd } | Op::Recv { fd } | Op::PollIn { fd } => (fd, Side::Read),
-            Op::Send { fd, .. } | Op::Connect { fd, .. } => (fd, Side::Write),
+            Op::Send { fd, .. } | Op::SendV { fd, .. } | Op::Connect { fd, .. } => {
+                (fd, Side::Write)
+            }
             Op::SendFile { sock, .. } => (sock, Side::Write),
         }
     }
@@ -161,6 +168,7 @@ impl Op {
             Op::Accept { fd } => accept(*fd),
             Op::Recv { fd } => recv(*fd, bufs),
             Op::Send { fd, ptr, len } => send(*fd, *ptr, *len),
+            Op::SendV { fd, msg } => send_msg(*fd, *msg),
             Op::SendFile {
                 sock,
                 file,
@@ -273,6 +281,21 @@ fn send(fd: i32, ptr: *const u8, len: u32) -> Step {
         // the op is pending, inside `push`/`wait`.
         match syscall!(send(fd, ptr.cast(), len, flags)) {
             Ok(n) => return Step::Done(n as i32),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+            Err(e) => return Step::Done(neg(&e)),
+        }
+    }
+}
+
+fn send_msg(fd: i32, msg: *const libc::msghdr) -> Step {
+    loop {
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+        // SAFETY: `msg` and the iovecs and buffers it points to are owned by the worker's
+        // operation until this op's final completion (the `Sub` contract); attempts happen only
+        // while the op is pending.
+        match syscall!(sendmsg(fd, msg, flags)) {
+            Ok(n) => return Step::Done(n.min(MAX_RW as isize) as i32),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
             Err(e) => return Step::Done(neg(&e)),

@@ -9,13 +9,13 @@ use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::op::neg;
-use crate::sys::{OPEN_FLAGS, OPEN_RESOLVE};
+use crate::sys::OpenHow;
 
-/// Opens `path` beneath `dir`; the new descriptor, or `-errno`. `openat2` is remembered as
-/// missing once it is, so that the walk is used from then on.
-pub(super) fn beneath(dir: i32, path: &CStr, no_openat2: &mut bool) -> i32 {
+/// Opens `path` beneath `dir` as `how` says; the new descriptor, or `-errno`. `openat2` is
+/// remembered as missing once it is, so that the walk is used from then on.
+pub(super) fn beneath(dir: i32, path: &CStr, how: &OpenHow, no_openat2: &mut bool) -> i32 {
     if !*no_openat2 {
-        match openat2(dir, path) {
+        match openat2(dir, path, how) {
             r if r == -libc::ENOSYS || r == -libc::EPERM => {
                 tracing::debug!("openat2 unavailable ({r}); opening by walking the path");
                 *no_openat2 = true;
@@ -23,28 +23,15 @@ pub(super) fn beneath(dir: i32, path: &CStr, no_openat2: &mut bool) -> i32 {
             r => return r,
         }
     }
-    walk(dir, path.to_bytes())
+    walk(dir, path.to_bytes(), how.flags as i32)
 }
 
-/// The kernel's `struct open_how` (version 0, 24 bytes); libc's is non-exhaustive.
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-fn openat2(dir: i32, path: &CStr) -> i32 {
-    let how = OpenHow {
-        flags: OPEN_FLAGS,
-        mode: 0,
-        resolve: OPEN_RESOLVE,
-    };
+fn openat2(dir: i32, path: &CStr, how: &OpenHow) -> i32 {
     let size = std::mem::size_of::<OpenHow>();
     loop {
         let (nr, p) = (libc::SYS_openat2, path.as_ptr());
         // SAFETY: `path` is NUL-terminated and `how` a live open_how of `size` bytes.
-        match syscall!(syscall(nr, dir, p, &how as *const OpenHow, size)) {
+        match syscall!(syscall(nr, dir, p, how as *const OpenHow, size)) {
             Ok(fd) => return fd as i32,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) => return neg(&e),
@@ -53,9 +40,9 @@ fn openat2(dir: i32, path: &CStr) -> i32 {
 }
 
 /// The component walk: every directory opened `O_PATH | O_DIRECTORY | O_NOFOLLOW`, the file
-/// with the port's open flags and `O_NOFOLLOW`. Absolute paths and `..` fail with `EXDEV`
-/// (as `RESOLVE_BENEATH` reports escapes), symlinks with `ELOOP` or `ENOTDIR`.
-pub(super) fn walk(dir: i32, path: &[u8]) -> i32 {
+/// with `flags` and `O_NOFOLLOW`. Absolute paths and `..` fail with `EXDEV` (as
+/// `RESOLVE_BENEATH` reports escapes), symlinks with `ELOOP` or `ENOTDIR`.
+pub(super) fn walk(dir: i32, path: &[u8], flags: i32) -> i32 {
     if path.first() == Some(&b'/') {
         return -libc::EXDEV;
     }
@@ -69,7 +56,7 @@ pub(super) fn walk(dir: i32, path: &[u8]) -> i32 {
     let Some((last, dirs)) = parts.split_last() else {
         return match path.is_empty() {
             true => -libc::ENOENT,
-            false => open_at(dir, b".", OPEN_FLAGS as i32).unwrap_or_else(|e| e),
+            false => open_at(dir, b".", flags).unwrap_or_else(|e| e),
         };
     };
     let mut held: Option<OwnedFd> = None;
@@ -83,7 +70,7 @@ pub(super) fn walk(dir: i32, path: &[u8]) -> i32 {
         }
     }
     let at = held.as_ref().map_or(dir, |fd| fd.as_raw_fd());
-    open_at(at, last, OPEN_FLAGS as i32 | libc::O_NOFOLLOW).unwrap_or_else(|e| e)
+    open_at(at, last, flags | libc::O_NOFOLLOW).unwrap_or_else(|e| e)
 }
 
 fn open_at(dir: i32, name: &[u8], flags: i32) -> Result<i32, i32> {

@@ -15,9 +15,9 @@ pub(super) struct Timers {
 }
 
 impl Timers {
-    /// Arms a timeout for operation `user_data`, `nanos` after `now`.
-    pub(super) fn insert(&mut self, user_data: u64, nanos: u64, now: Instant) {
-        let deadline = now.checked_add(Duration::from_nanos(nanos));
+    /// Arms a timeout for operation `user_data`, `after` from `now`.
+    pub(super) fn insert(&mut self, user_data: u64, after: Duration, now: Instant) {
+        let deadline = now.checked_add(after);
         if let Some(at) = deadline {
             self.by_deadline.insert((at, user_data));
         }
@@ -72,9 +72,9 @@ mod tests {
         let now = Instant::now();
         let mut t = Timers::default();
         assert_eq!(t.timeout_ms(now), -1);
-        t.insert(1, 2_000_001, now);
-        t.insert(2, 1_000_000, now);
-        t.insert(3, u64::MAX, now);
+        t.insert(1, Duration::from_nanos(2_000_001), now);
+        t.insert(2, Duration::from_millis(1), now);
+        t.insert(3, Duration::MAX, now);
         assert_eq!(t.timeout_ms(now), 1);
         assert!(t.remove(2));
         assert!(!t.remove(2));

@@ -3,23 +3,40 @@
 //! Rings are set up with `SINGLE_ISSUER | DEFER_TASKRUN` where the kernel has them (6.1+),
 //! else `COOP_TASKRUN`; each loop turn is one `io_uring_enter` that submits the queued
 //! operations and waits for completions. Receives are multishot into a provided buffer ring.
+//!
+//! **Full queues.** When the submission queue is full, [`Driver::push`] submits what is
+//! queued. If the kernel takes nothing (its completion queue is full: `EBUSY`; it is short of
+//! memory: `EAGAIN`), the driver moves completions aside into its own list, handed out at the
+//! next [`Driver::wait`], so that the kernel can post more; with none to move, it waits for one,
+//! at most [`BRIEF_WAIT`]. No step spins. Nothing the kernel reads is owned here (see
+//! [`Sub`]), so submitting early frees nothing the queue still points to.
 
 pub(crate) mod buf_ring;
 pub mod probe;
 mod send_file;
-mod splice;
 
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
-use io_uring::types::{CancelBuilder, Fd, OpenHow, Timespec};
-use io_uring::{cqueue, opcode, squeue, IoUring};
+use io_uring::types::{CancelBuilder, Fd, SubmitArgs};
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
-use super::{Cqe, DriverConfig, Sub};
+use super::{Cqe, DriverConfig, Gather, Sub};
 use crate::buf::BufPool;
 use buf_ring::BufRing;
 use send_file::{SendFiles, Step, Transfer, INTERNAL};
-use splice::Splices;
+
+/// The longest a full queue waits for a completion before submitting again; also the pause
+/// after the kernel says it is short of memory (`EAGAIN`).
+const BRIEF_WAIT: Duration = Duration::from_millis(10);
+
+// The kernel reads our `Timespec` and `OpenHow` through the io-uring crate's pointer types,
+// whose layout is the same kernel structures'.
+const _: () = assert!(std::mem::size_of::<super::Timespec>() == 16);
+const _: () = assert!(std::mem::size_of::<types::Timespec>() == 16);
+const _: () = assert!(std::mem::size_of::<super::OpenHow>() == 24);
+const _: () = assert!(std::mem::size_of::<types::OpenHow>() == 24);
 
 /// One worker's ring.
 pub(crate) struct Driver {
@@ -27,24 +44,13 @@ pub(crate) struct Driver {
     ring: IoUring,
     buf_ring: BufRing,
     pool: Rc<BufPool>,
-    /// Timeouts whose `Timespec` the kernel has not read yet (it copies it when it takes the
-    /// submission); cleared after each submit. Boxed so that their addresses stay put when
-    /// the vector grows.
-    #[allow(clippy::vec_box)]
-    timespecs: Vec<Box<Timespec>>,
-    /// The same for `open_how` structures.
-    #[allow(clippy::vec_box)]
-    hows: Vec<Box<OpenHow>>,
     /// Transfers of `send_file` waiting for their socket.
     send_files: SendFiles,
-    /// Transfers of `send_file` by splice, when chosen instead.
-    splices: Option<Splices>,
-    /// Completions made by the driver itself (speculative `sendfile` rounds).
-    ready: Vec<Cqe>,
-    /// Scratch for the driver's own poll completions.
+    /// Completions taken off the ring (or made by the driver: speculative `sendfile` rounds)
+    /// that the worker has not been handed yet.
+    reaped: Vec<Cqe>,
+    /// Completions of the driver's own polls, not handled yet.
     internal: Vec<(u64, i32)>,
-    /// Scratch for recycled buffer ids.
-    recycled: Vec<u16>,
     /// Setup flags this ring got, for logs.
     flags: &'static str,
 }
@@ -87,18 +93,14 @@ impl Driver {
             ring,
             buf_ring,
             pool,
-            timespecs: Vec::new(),
-            hows: Vec::new(),
             send_files: SendFiles::default(),
-            splices: cfg.splice.then(Splices::default),
-            ready: Vec::new(),
+            reaped: Vec::new(),
             internal: Vec::new(),
-            recycled: Vec::new(),
             flags,
         })
     }
 
-    /// Queues one submission, submitting first if the queue is full.
+    /// Queues one submission, making room first if the queue is full.
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         let entry = match sub {
             Sub::SendFile {
@@ -106,7 +108,7 @@ impl Driver {
                 file,
                 offset,
                 len,
-            } if self.splices.is_some() => {
+            } => {
                 let t = Transfer {
                     user_data,
                     sock,
@@ -114,166 +116,177 @@ impl Driver {
                     offset,
                     len,
                 };
-                match self.splices.as_mut().expect("splice mode").start(t) {
-                    splice::Step::Done(cqe) => {
-                        self.ready.push(cqe);
-                        return Ok(());
-                    }
-                    splice::Step::Submit(entry) => entry,
-                }
-            }
-            Sub::SendFile {
-                sock,
-                file,
-                offset,
-                len,
-            } => {
-                match self.send_files.attempt(Transfer {
-                    user_data,
-                    sock,
-                    file,
-                    offset,
-                    len,
-                }) {
+                match self.send_files.attempt(t) {
                     Step::Done(cqe) => {
-                        self.ready.push(cqe);
+                        self.reaped.push(cqe);
                         return Ok(());
                     }
                     Step::Poll { user_data, sock } => poll_out(sock, user_data),
                 }
             }
-            Sub::Cancel { user_data: target } => {
-                // A parked send_file waits on the driver's own poll: cancel that.
-                let target = self
-                    .send_files
-                    .parked(target)
-                    .or_else(|| self.splices.as_ref()?.in_flight(target))
-                    .unwrap_or(target);
-                opcode::AsyncCancel::new(target)
-                    .build()
-                    .user_data(user_data)
-            }
-            sub => self.entry(sub).user_data(user_data),
+            sub => entry(sub).user_data(user_data),
         };
-        self.push_entry(entry)
+        self.push_entry(&entry)
     }
 
-    fn push_entry(&mut self, entry: squeue::Entry) -> io::Result<()> {
+    fn push_entry(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: every pointer in `entry` stays valid until the operation's final
-            // completion (see `Sub`), or, for timespecs and open_how, until the next submit.
-            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+            // SAFETY: every pointer in `entry` points into memory owned by its operation's
+            // entry in the worker's table until the final completion (the `Sub` contract), so
+            // it outlives whatever the kernel does with it, however late it is submitted.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 return Ok(());
             }
-            self.submit(false)?;
+            self.make_room()?;
         }
     }
 
-    fn entry(&mut self, sub: Sub) -> squeue::Entry {
-        match sub {
-            Sub::AcceptMulti { fd } => opcode::AcceptMulti::new(Fd(fd))
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build(),
-            Sub::RecvMulti { fd } => opcode::RecvMulti::new(Fd(fd), buf_ring::GROUP).build(),
-            Sub::Send { fd, ptr, len } => opcode::Send::new(Fd(fd), ptr, len)
-                .flags(libc::MSG_NOSIGNAL)
-                .build(),
-            Sub::Connect { fd, addr, len } => opcode::Connect::new(Fd(fd), addr, len).build(),
-            Sub::Close { fd } => opcode::Close::new(Fd(fd)).build(),
-            Sub::Timeout { nanos } => {
-                let ts = Box::new(
-                    Timespec::new()
-                        .sec(nanos / 1_000_000_000)
-                        .nsec((nanos % 1_000_000_000) as u32),
-                );
-                let entry = opcode::Timeout::new(&*ts).build();
-                self.timespecs.push(ts);
-                entry
-            }
-            Sub::Cancel { user_data } => opcode::AsyncCancel::new(user_data).build(),
-            Sub::OpenBeneath { dir, path } => {
-                let how = Box::new(
-                    OpenHow::new()
-                        .flags(super::OPEN_FLAGS)
-                        .resolve(super::OPEN_RESOLVE),
-                );
-                let entry = opcode::OpenAt2::new(Fd(dir), path, &*how).build();
-                self.hows.push(how);
-                entry
-            }
-            Sub::SendFile { .. } => unreachable!("handled by push"),
-            Sub::CancelFd { fd } => {
-                opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all()).build()
-            }
-            Sub::PollIn { fd } => opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32)
-                .multi(true)
-                .build(),
+    /// The submission queue is full: submits it; if the kernel takes nothing, reaps
+    /// completions so that it can post more, or waits briefly for one.
+    fn make_room(&mut self) -> io::Result<()> {
+        let queued = self.ring.submission().len();
+        self.enter(0)?;
+        if self.ring.submission().len() < queued {
+            return Ok(());
         }
-    }
-
-    fn submit(&mut self, wait: bool) -> io::Result<()> {
-        let want = usize::from(wait);
-        match self.ring.submit_and_wait(want) {
-            Ok(_) => {}
-            // Interrupted, or the completion queue is full: reap what is there first.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)
-                ) => {}
-            Err(e) => return Err(e),
-        }
-        if self.ring.submission().is_empty() {
-            self.timespecs.clear();
-            self.hows.clear();
+        if self.reap() == 0 {
+            self.wait_briefly()?;
+            self.reap();
         }
         Ok(())
     }
 
-    /// Recycles returned buffers, submits, waits for at least one completion if `wait`, and
-    /// appends every available completion to `out`.
-    pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
-        self.pool.take_returned(&mut self.recycled);
-        if !self.recycled.is_empty() {
-            for bid in self.recycled.drain(..) {
-                self.buf_ring.push(&self.pool, bid);
-            }
-            self.buf_ring.publish();
+    /// One `io_uring_enter`: submits what is queued and waits for `want` completions.
+    /// Transient refusals are not errors: `EINTR`; `EBUSY` (the completion queue is full:
+    /// the caller reaps); `EAGAIN` (the kernel is short of memory: pause briefly).
+    fn enter(&mut self, want: usize) -> io::Result<()> {
+        match self.ring.submit_and_wait(want) {
+            Ok(_) => Ok(()),
+            Err(e) => match e.raw_os_error() {
+                Some(libc::EINTR | libc::EBUSY) => Ok(()),
+                Some(libc::EAGAIN) => {
+                    std::thread::sleep(BRIEF_WAIT);
+                    Ok(())
+                }
+                _ => Err(e),
+            },
         }
-        let ready = !self.ring.completion().is_empty() || !self.ready.is_empty();
-        self.submit(wait && !ready)?;
+    }
+
+    /// Waits for one completion for at most [`BRIEF_WAIT`].
+    fn wait_briefly(&mut self) -> io::Result<()> {
+        let ts = types::Timespec::from(BRIEF_WAIT);
+        let args = SubmitArgs::new().timespec(&ts);
+        match self.ring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                std::thread::sleep(BRIEF_WAIT);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves every completion off the ring (the driver's own polls aside); returns how many.
+    fn reap(&mut self) -> usize {
+        let mut n = 0;
         for c in self.ring.completion() {
+            n += 1;
             if c.user_data() & INTERNAL != 0 {
                 self.internal.push((c.user_data(), c.result()));
                 continue;
             }
-            out.push(Cqe {
+            self.reaped.push(Cqe {
                 user_data: c.user_data(),
                 result: c.result(),
                 more: cqueue::more(c.flags()),
                 buf: cqueue::buffer_select(c.flags()),
             });
         }
-        for (internal, result) in std::mem::take(&mut self.internal) {
-            if Splices::owns(internal) {
-                match self
-                    .splices
-                    .as_mut()
-                    .expect("splice mode")
-                    .on_step(internal, result)
-                {
-                    splice::Step::Done(cqe) => out.push(cqe),
-                    splice::Step::Submit(entry) => self.push_entry(entry)?,
+        n
+    }
+
+    /// Hands buffers back to the kernel: they are published at once (one tail store).
+    pub(crate) fn recycle(&mut self, bids: &[u16]) {
+        if bids.is_empty() {
+            return;
+        }
+        for &bid in bids {
+            self.buf_ring.push(&self.pool, bid);
+        }
+        self.buf_ring.publish();
+    }
+
+    /// Submits, waits for at least one completion if `wait` and none is at hand, and appends
+    /// every available completion to `out`.
+    pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
+        let at_hand = !self.reaped.is_empty()
+            || !self.internal.is_empty()
+            || !self.ring.completion().is_empty();
+        self.enter(usize::from(wait && !at_hand))?;
+        self.reap();
+        // A parked transfer's poll completed: send its next round (which may park it again).
+        while !self.internal.is_empty() {
+            for (internal, result) in std::mem::take(&mut self.internal) {
+                match self.send_files.on_poll(internal, result) {
+                    Step::Done(cqe) => self.reaped.push(cqe),
+                    Step::Poll { user_data, sock } => {
+                        self.push_entry(&poll_out(sock, user_data))?;
+                    }
                 }
-                continue;
-            }
-            match self.send_files.on_poll(internal, result) {
-                Step::Done(cqe) => out.push(cqe),
-                Step::Poll { user_data, sock } => self.push_entry(poll_out(sock, user_data))?,
             }
         }
-        out.append(&mut self.ready);
+        out.append(&mut self.reaped);
         Ok(())
+    }
+}
+
+/// The submission queue entry of `sub` (all but `SendFile`, which the driver runs itself).
+fn entry(sub: Sub) -> squeue::Entry {
+    match sub {
+        Sub::AcceptMulti { fd } => opcode::AcceptMulti::new(Fd(fd))
+            .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+            .build(),
+        Sub::RecvMulti { fd } => opcode::RecvMulti::new(Fd(fd), buf_ring::GROUP).build(),
+        Sub::Send { fd, ptr, len } => opcode::Send::new(Fd(fd), ptr, len)
+            .flags(libc::MSG_NOSIGNAL)
+            .build(),
+        Sub::SendV { fd, gather } => opcode::SendMsg::new(Fd(fd), Gather::msghdr(gather))
+            .flags(libc::MSG_NOSIGNAL as u32)
+            .build(),
+        Sub::Connect { fd, addr, len } => opcode::Connect::new(Fd(fd), addr, len).build(),
+        Sub::Close { fd } => opcode::Close::new(Fd(fd)).build(),
+        // The kernel reads these through the crate's pointer types: same layout (asserted above).
+        Sub::Timeout { ts } => opcode::Timeout::new(ts.cast::<types::Timespec>()).build(),
+        Sub::OpenBeneath { dir, path, how } => {
+            opcode::OpenAt2::new(Fd(dir), path, how.cast::<types::OpenHow>()).build()
+        }
+        Sub::ReadAt {
+            fd,
+            ptr,
+            len,
+            offset,
+        } => opcode::Read::new(Fd(fd), ptr, len).offset(offset).build(),
+        Sub::WriteAt {
+            fd,
+            ptr,
+            len,
+            offset,
+        } => opcode::Write::new(Fd(fd), ptr, len).offset(offset).build(),
+        Sub::Cancel { user_data } => opcode::AsyncCancel::new(user_data).build(),
+        Sub::CancelFd { fd } => opcode::AsyncCancel2::new(CancelBuilder::fd(Fd(fd)).all()).build(),
+        Sub::PollIn { fd } => opcode::PollAdd::new(Fd(fd), libc::POLLIN as u32)
+            .multi(true)
+            .build(),
+        Sub::SendFile { .. } => unreachable!("run by the driver itself"),
     }
 }
 

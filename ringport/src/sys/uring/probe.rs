@@ -14,13 +14,14 @@ const NEEDED: &[(&str, u8)] = &[
     ("TIMEOUT", opcode::Timeout::CODE),
     ("ASYNC_CANCEL", opcode::AsyncCancel::CODE),
     ("POLL_ADD", opcode::PollAdd::CODE),
+    ("OPENAT2", opcode::OpenAt2::CODE),
+    ("READ", opcode::Read::CODE),
+    ("WRITE", opcode::Write::CODE),
 ];
 
-/// Operations that are used where present or probed for later work.
+/// Operations probed for later work (not used yet).
 const OPTIONAL: &[(&str, u8)] = &[
     ("SEND_ZC", opcode::SendZc::CODE),
-    ("SPLICE", opcode::Splice::CODE),
-    ("OPENAT2", opcode::OpenAt2::CODE),
     ("STATX", opcode::Statx::CODE),
     ("MSG_RING", opcode::MsgRingData::CODE),
 ];

@@ -3,12 +3,14 @@
 //! A transfer is tried at once (speculatively, as Boost.Asio does); when the socket is full it
 //! waits for `POLLOUT` through a one-shot poll on the ring, then sends again. Each completion
 //! reports the bytes sent in that round (the worker continues short transfers), at most
-//! [`PER_ROUND`] so that one large file cannot monopolise its worker.
+//! [`crate::sys::sendfile::PER_ROUND`] so that one large file cannot monopolise its worker.
+//!
+//! A parked transfer is cancelled with its socket's other operations (`CancelFd`): the poll is
+//! on the socket, so its `-ECANCELED` ends the round.
 
 use slab::Slab;
 
 use super::Cqe;
-pub(crate) use crate::sys::sendfile::PER_ROUND;
 use crate::sys::sendfile::{send_round, Round};
 
 /// `user_data` bit of the driver's own polls, which never reach the worker.
@@ -73,13 +75,5 @@ impl SendFiles {
             });
         }
         self.attempt(t)
-    }
-
-    /// The internal poll of the transfer owned by operation `user_data`, if it is parked.
-    pub(crate) fn parked(&self, user_data: u64) -> Option<u64> {
-        self.waiting
-            .iter()
-            .find(|(_, t)| t.user_data == user_data)
-            .map(|(idx, _)| INTERNAL | idx as u64)
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::{pair, res, H};
 use crate::sys::epoll::open;
-use crate::sys::Sub;
+use crate::sys::{OpenHow, Sub};
 
 /// A fresh directory under the system's temporary folder, removed on drop.
 struct TempDir(PathBuf);
@@ -117,10 +117,12 @@ fn open_beneath_stays_inside() {
     let mut h = H::new(4, 64);
     let open = |h: &mut H, path: &str, user_data: u64| {
         let c = CString::new(path).unwrap();
+        let how = OpenHow::beneath();
         h.push(
             Sub::OpenBeneath {
                 dir: d,
                 path: c.as_ptr(),
+                how: &how,
             },
             user_data,
         );
@@ -134,14 +136,15 @@ fn open_beneath_stays_inside() {
     assert_eq!(read_fd(open(&mut h, "in/f.txt", 6)), "inside");
 
     // The fallback walk, where openat2 is refused: stricter, never looser.
-    assert_eq!(read_fd(open::walk(d, b"sub//./f.txt")), "inside");
-    assert_eq!(open::walk(d, b"sub/../sub/f.txt"), -libc::EXDEV);
-    assert_eq!(open::walk(d, b"/etc/passwd"), -libc::EXDEV);
-    assert_eq!(open::walk(d, b"out"), -libc::ELOOP);
-    assert_eq!(open::walk(d, b"in/f.txt"), -libc::ENOTDIR);
-    assert_eq!(open::walk(d, b"nope"), -libc::ENOENT);
-    assert_eq!(open::walk(d, b""), -libc::ENOENT);
-    let here = open::walk(d, b".");
+    let walk = |d, path: &[u8]| open::walk(d, path, OpenHow::beneath().flags as i32);
+    assert_eq!(read_fd(walk(d, b"sub//./f.txt")), "inside");
+    assert_eq!(walk(d, b"sub/../sub/f.txt"), -libc::EXDEV);
+    assert_eq!(walk(d, b"/etc/passwd"), -libc::EXDEV);
+    assert_eq!(walk(d, b"out"), -libc::ELOOP);
+    assert_eq!(walk(d, b"in/f.txt"), -libc::ENOTDIR);
+    assert_eq!(walk(d, b"nope"), -libc::ENOENT);
+    assert_eq!(walk(d, b""), -libc::ENOENT);
+    let here = walk(d, b".");
     assert!(here >= 0);
     // SAFETY: a new descriptor we own.
     drop(unsafe { OwnedFd::from_raw_fd(here) });

@@ -22,12 +22,7 @@ fn cancel_one_and_cancel_fd() {
     h.push(Sub::Cancel { user_data: 1 }, 3);
     assert_eq!(res(&h.next()), (3, -libc::ENOENT, false));
 
-    h.push(
-        Sub::Timeout {
-            nanos: 10_000_000_000,
-        },
-        4,
-    );
+    h.timeout(Duration::from_secs(10), 4);
     h.push(Sub::Cancel { user_data: 4 }, 5);
     assert_eq!(res(&h.next()), (4, -libc::ECANCELED, false));
     assert_eq!(res(&h.next()), (5, 0, false));
@@ -236,9 +231,9 @@ fn poll_in_is_multishot() {
 fn timeouts_fire_in_deadline_order() {
     let mut h = H::new(4, 64);
     let start = Instant::now();
-    h.push(Sub::Timeout { nanos: 30_000_000 }, 1);
-    h.push(Sub::Timeout { nanos: 10_000_000 }, 2);
-    h.push(Sub::Timeout { nanos: 0 }, 3);
+    h.timeout(Duration::from_millis(30), 1);
+    h.timeout(Duration::from_millis(10), 2);
+    h.timeout(Duration::ZERO, 3);
     let order: Vec<_> = (0..3).map(|_| res(&h.next())).collect();
     let etime = -libc::ETIME;
     assert_eq!(
@@ -274,12 +269,7 @@ fn drop_with_inflight_ops_closes_undelivered_accepts() {
         2,
     );
     h.push(Sub::RecvMulti { fd: a.as_raw_fd() }, 3);
-    h.push(
-        Sub::Timeout {
-            nanos: 1_000_000_000,
-        },
-        4,
-    );
+    h.timeout(Duration::from_secs(1), 4);
     drop(h);
     drop(data);
     client

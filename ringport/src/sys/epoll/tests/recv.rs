@@ -96,8 +96,9 @@ fn enobufs_only_when_data_arrives() {
     d.write_all(b"x").unwrap();
     assert_eq!(res(&h.next()), (2, -libc::ENOBUFS, false));
 
-    // A buffer comes back: re-armed, the rest arrives.
+    // A buffer comes back (the worker recycles it at its next turn): re-armed, the rest arrives.
     drop(held);
+    h.recycle();
     h.push(Sub::RecvMulti { fd: a.as_raw_fd() }, 3);
     let c3 = h.next();
     assert_eq!(res(&c3), (3, 2, true));
