@@ -1,9 +1,11 @@
 //! `ringport`: the completion-port servers, the load generator and backend information.
 
 mod bench;
+mod compare;
 mod echo;
 mod info;
 mod logging;
+mod model_server;
 mod port_args;
 mod serve;
 mod serving;
@@ -40,8 +42,15 @@ enum Command {
     /// Load generator: echo ping-pong and file downloads, every byte verified, latency percentiles.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// The server models of the article side by side: thread per connection, thread pool,
+    /// epoll reactor and the completion port, measured from 1 to 10,000 connections (table,
+    /// JSON, SVG charts and an HTML report).
+    Compare(compare::Args),
     /// Which backend this machine gets and why; the io_uring features probed.
     Info(info::Args),
+    /// One server model in a process of its own (started by `ringport compare`).
+    #[command(hide = true)]
+    ModelServer(model_server::Args),
 }
 
 /// Inserts `serve` where the subcommand would stand when none is given: after the global flags,
@@ -76,7 +85,9 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Echo(args) => echo::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Compare(args) => compare::run_compare(args),
         Command::Info(args) => info::run(args),
+        Command::ModelServer(args) => model_server::run(args),
     }
 }
 

@@ -14,6 +14,8 @@ use crate::stats::{Failure, Stats};
 pub(crate) const MEASURE: u64 = 1;
 /// Posted value: the measured window is over; hand the results back.
 pub(crate) const STOP: u64 = 2;
+/// Connections a worker opens at a time (see [`Control::connect`]).
+pub(crate) const CONNECT_BATCH: usize = 64;
 
 /// Where the run is, as the controller posted it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,8 @@ enum Phase {
 pub(crate) struct Control {
     worker: usize,
     phase: Phase,
+    /// The id of the next connection to open.
+    next_id: usize,
     /// What the worker measured so far.
     pub(crate) stats: Stats,
     /// Where the stats go at [`STOP`] (or on drop, if the worker ends first).
@@ -41,6 +45,7 @@ impl Control {
         Control {
             worker,
             phase: Phase::Warmup,
+            next_id: worker,
             stats: Stats::default(),
             results: Some(results),
         }
@@ -56,8 +61,10 @@ impl Control {
         self.phase == Phase::Measuring
     }
 
-    /// Opens this worker's share of `conns` connections to `addr`, dealt round-robin over
-    /// `threads` workers: worker w opens ids w, w + T, w + 2T…, each with the state `conn(id)`.
+    /// Opens the next [`CONNECT_BATCH`] connections of this worker's share of `conns`
+    /// connections to `addr`, dealt round-robin over `threads` workers: worker w opens ids w,
+    /// w + T, w + 2T…, each with the state `conn(id)`. Called again, it opens the next batch
+    /// (the ramp paces connections this way), and nothing once the share is open.
     pub(crate) fn connect<C>(
         &mut self,
         worker: &mut WorkerCtx<'_, C>,
@@ -66,7 +73,12 @@ impl Control {
         threads: usize,
         conn: impl Fn(u64) -> C,
     ) {
-        for id in (self.worker..conns).step_by(threads) {
+        let batch: Vec<usize> = (self.next_id..conns)
+            .step_by(threads)
+            .take(CONNECT_BATCH)
+            .collect();
+        self.next_id = batch.last().map_or(conns, |last| last + threads);
+        for id in batch {
             if let Err(e) = worker.connect(addr, conn(id as u64)) {
                 tracing::debug!(%addr, "connect: {e}");
                 self.stats.count(Failure::Connect, format!("connect: {e}"));

@@ -217,6 +217,7 @@ pub fn run_files(cfg: &FilesConfig) -> Result<FilesReport, LoadError> {
         window: measured.window,
         server_cpu: measured.server_cpu,
         client_cpu: measured.client_cpu,
+        server: measured.server,
     };
     Ok(FilesReport::new(inputs, &measured.stats))
 }

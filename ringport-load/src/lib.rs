@@ -1,6 +1,12 @@
 //! ringport's load generator, built on ringport itself: the client side runs on a completion
 //! port too, each worker a [`ringport::Handler`] that opens its share of the connections.
 //!
+//! Every run starts with a ramp: connections are opened at a steady pace and traffic starts
+//! once all are established (at most 10 s), so that a run at 10,000 connections measures a
+//! server serving 10,000 clients, not its listen backlog overflowing. Connections never
+//! established count as connect errors; established connections that get no data in the
+//! measured window show as established but not served.
+//!
 //! Echo ping-pong ([`run_echo`]): every connection sends a message, waits until every byte
 //! has come back, checks each one against what it sent, and sends the next. Messages are a
 //! pattern that differs per connection and per round trip, so misordered or stale bytes are
@@ -38,8 +44,10 @@ mod files;
 mod http;
 mod pattern;
 mod progress;
+mod ramp;
 mod report;
 mod run;
+mod server;
 mod stats;
 mod summary;
 
@@ -48,4 +56,5 @@ pub use error::LoadError;
 pub use files::{run_files, Expect, FilesConfig, FilesReport, Protocol};
 pub use report::Report;
 pub use run::{run_echo, EchoConfig};
+pub use server::ServerUse;
 pub use summary::{Latency, Outcome};

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::server::ServerUse;
 use crate::stats::Stats;
 use crate::summary::{Latency, Outcome};
 
@@ -48,6 +49,9 @@ pub struct Report {
     pub client_cpu_s: Option<f64>,
     /// Load generator CPU per round trip, in nanoseconds.
     pub client_cpu_ns_per_rt: Option<f64>,
+    /// The server's context switches in the window, threads and peak memory.
+    #[serde(flatten)]
+    pub server: ServerUse,
 }
 
 /// The settings and readings a [`Report`] is computed from.
@@ -61,6 +65,7 @@ pub(crate) struct Inputs {
     pub(crate) window: Duration,
     pub(crate) server_cpu: Option<Duration>,
     pub(crate) client_cpu: Option<Duration>,
+    pub(crate) server: ServerUse,
 }
 
 impl Report {
@@ -87,6 +92,7 @@ impl Report {
             server_cpu_ns_per_rt: per_rt(inputs.server_cpu),
             client_cpu_s: inputs.client_cpu.map(|c| c.as_secs_f64()),
             client_cpu_ns_per_rt: per_rt(inputs.client_cpu),
+            server: inputs.server,
         }
     }
 
@@ -139,6 +145,7 @@ impl fmt::Display for Report {
             "  server CPU   {}",
             Cpu(self.server_cpu_s, self.server_cpu_ns_per_rt)
         )?;
+        self.server.write_line(f, self.round_trips)?;
         write!(
             f,
             "  client CPU   {}",
@@ -167,6 +174,7 @@ mod tests {
             window: Duration::from_secs(2),
             server_cpu,
             client_cpu: Some(Duration::from_millis(10)),
+            server: ServerUse::default(),
         };
         Report::new(inputs, &stats)
     }
@@ -227,6 +235,7 @@ mod tests {
             window: Duration::from_secs(1),
             server_cpu: Some(Duration::from_millis(1)),
             client_cpu: Some(Duration::from_millis(1)),
+            server: ServerUse::default(),
         };
         let r = Report::new(inputs, &Stats::default());
         assert_eq!(r.latency.p50_us, None);

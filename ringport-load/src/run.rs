@@ -12,7 +12,9 @@ use crate::cpu::Process;
 use crate::echo::{EchoClient, Shared};
 use crate::error::LoadError;
 use crate::progress::Progress;
+use crate::ramp::{Gate, Ramp, RAMP_LIMIT};
 use crate::report::{Inputs, Report};
+use crate::server::{ServerUse, Snapshot};
 use crate::stats::{LiveCounter, Stats};
 
 /// How long stopping may take (results handed back, workers joined) before the run gives up
@@ -80,26 +82,32 @@ impl EchoConfig {
     }
 }
 
-/// CPU readings at the start of the window.
+/// CPU readings at the start of the window, and the server's other counters.
 pub(crate) struct CpuStart {
     server: Option<(u32, Duration)>,
+    server_counters: Option<Snapshot>,
     client: Option<Duration>,
 }
 
 impl CpuStart {
     pub(crate) fn read(server_pid: Option<u32>) -> Result<Self, LoadError> {
+        // The slow reading (a file per server thread) first, the CPU times last: they frame
+        // the window most closely.
+        let server_counters = server_pid.and_then(|pid| Snapshot::read(pid).ok());
         let server = match server_pid {
             Some(pid) => Some((pid, read_server(pid)?)),
             None => None,
         };
         Ok(CpuStart {
             server,
+            server_counters,
             client: Process::Current.cpu_time().ok(),
         })
     }
 
-    /// CPU used since `self` by the server and the generator; `None` where a reading failed.
-    pub(crate) fn elapsed(&self) -> (Option<Duration>, Option<Duration>) {
+    /// CPU used since `self` by the server and the generator (`None` where a reading failed),
+    /// and the server's context switches, threads and peak memory.
+    pub(crate) fn elapsed(&self) -> (Option<Duration>, Option<Duration>, ServerUse) {
         let server = self.server.and_then(|(pid, start)| match read_server(pid) {
             Ok(end) => Some(end.saturating_sub(start)),
             Err(e) => {
@@ -111,7 +119,9 @@ impl CpuStart {
             .client
             .zip(Process::Current.cpu_time().ok())
             .map(|(start, end)| end.saturating_sub(start));
-        (server, client)
+        let end = self.server.and_then(|(pid, _)| Snapshot::read(pid).ok());
+        let used = ServerUse::between(self.server_counters.as_ref(), end.as_ref());
+        (server, client, used)
     }
 }
 
@@ -166,6 +176,7 @@ pub fn run_echo(cfg: &EchoConfig) -> Result<Report, LoadError> {
         window: measured.window,
         server_cpu: measured.server_cpu,
         client_cpu: measured.client_cpu,
+        server: measured.server,
     };
     Ok(Report::new(inputs, &measured.stats))
 }
@@ -197,11 +208,14 @@ pub(crate) struct Measured {
     pub(crate) window: Duration,
     pub(crate) server_cpu: Option<Duration>,
     pub(crate) client_cpu: Option<Duration>,
+    /// The server's context switches, threads and peak memory.
+    pub(crate) server: ServerUse,
     pub(crate) stats: Stats,
 }
 
 /// Runs the generator's port as `plan` says: starts one handler per worker (`factory(worker,
-/// results)`), lets it warm up, posts [`MEASURE`], waits out the window, posts [`STOP`],
+/// results)`) behind the ramp's gate, waits until every connection is established (at most
+/// [`RAMP_LIMIT`]), lets it warm up, posts [`MEASURE`], waits out the window, posts [`STOP`],
 /// shuts the port down and collects each worker's [`Stats`] from `results`.
 ///
 /// Handlers count only in the window, and hand their stats back at [`STOP`] (or when dropped).
@@ -230,7 +244,8 @@ where
     }
 
     let (results_tx, results_rx) = mpsc::channel();
-    let start = Instant::now();
+    let ramp = Arc::new(Ramp::new(plan.conns, threads));
+    let gate_ramp = ramp.clone();
     let port = {
         let mut builder = Port::builder()
             .workers(threads)
@@ -240,9 +255,16 @@ where
             builder = builder.buffers(count, size);
         }
         builder
-            .start(move |start| factory(start.worker(), results_tx.clone()))
+            .start(move |start| {
+                Gate::new(
+                    factory(start.worker(), results_tx.clone()),
+                    gate_ramp.clone(),
+                )
+            })
             .map_err(LoadError::Start)?
     };
+    ramp.wait_and_open(&port.handle(), RAMP_LIMIT);
+    let start = Instant::now();
     let backend = port.backend().to_string();
     let handle = port.handle();
     let progress = Progress::new(plan.progress, plan.warmup + plan.duration, plan.unit);
@@ -258,9 +280,9 @@ where
         tracing::warn!("stopping: {e}");
     }
     let window = window_start.elapsed();
-    let (server_cpu, client_cpu) = match &cpu {
+    let (server_cpu, client_cpu, server) = match &cpu {
         Ok(cpu) => cpu.elapsed(),
-        Err(_) => (None, None),
+        Err(_) => (None, None, ServerUse::default()),
     };
     handle.shutdown();
     progress.finish();
@@ -280,6 +302,7 @@ where
             Err(_) => break,
         }
     }
+    ramp.finish(&mut stats);
     let joined = join_within(port, deadline);
     if reported < threads {
         return Err(LoadError::Unresponsive(threads - reported));
@@ -298,6 +321,7 @@ where
         window,
         server_cpu,
         client_cpu,
+        server,
         stats,
     })
 }

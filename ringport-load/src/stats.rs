@@ -32,6 +32,9 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Connections established.
     pub connected: u64,
+    /// Connections that received data in the measured window (set once per run, not per
+    /// worker: see the ramp).
+    pub served: u64,
     /// Connections that could not be established (socket creation or connect failed).
     pub connect_errors: u64,
     /// Established connections that failed: reset, unexpected EOF, send or receive error.
@@ -50,6 +53,7 @@ impl Default for Stats {
             round_trips: 0,
             bytes_received: 0,
             connected: 0,
+            served: 0,
             connect_errors: 0,
             io_errors: 0,
             verify_errors: 0,

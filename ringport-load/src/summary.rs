@@ -69,6 +69,9 @@ pub struct Outcome {
     pub first_error: Option<String>,
     /// Connections established.
     pub connected: u64,
+    /// Connections that received data in the measured window: fewer than `connected` when
+    /// the server left some established clients unanswered.
+    pub served: u64,
 }
 
 impl Outcome {
@@ -80,6 +83,7 @@ impl Outcome {
             verify_errors: stats.verify_errors,
             first_error: stats.first_error.clone(),
             connected: stats.connected,
+            served: stats.served,
         }
     }
 
@@ -87,8 +91,8 @@ impl Outcome {
     pub(crate) fn write_lines(&self, f: &mut fmt::Formatter<'_>, conns: usize) -> fmt::Result {
         writeln!(
             f,
-            "  connections  {} of {conns} established",
-            self.connected
+            "  connections  {} of {conns} established, {} served in the window",
+            self.connected, self.served
         )?;
         writeln!(
             f,

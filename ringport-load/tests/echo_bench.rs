@@ -69,6 +69,7 @@ fn echo_round_trips_verify() {
         assert_eq!(report.outcome.errors, 0, "{backend}: {report}");
         assert_eq!(report.outcome.verify_errors, 0, "{backend}: {report}");
         assert_eq!(report.outcome.connected, 10, "{backend}: {report}");
+        assert_eq!(report.outcome.served, 10, "{backend}: {report}");
         assert!(report.latency.p50_us.unwrap() > 0.0);
         assert!(report.mb_per_sec > 0.0);
         assert!(report.server_cpu_s.is_none());
@@ -91,6 +92,11 @@ fn server_cpu_is_measured() {
     assert!(report.round_trips > 0, "{report}");
     assert!(report.server_cpu_s.is_some(), "{report}");
     assert!(report.client_cpu_ns_per_rt.is_some(), "{report}");
+    // The port's workers wait for completions: they switch voluntarily, and are counted.
+    assert!(report.server.ctx_switches().unwrap() > 0, "{report}");
+    assert!(report.server.server_threads.unwrap() >= 2, "{report}");
+    assert!(report.server.server_peak_rss_bytes.unwrap() > 0, "{report}");
+    assert!(report.to_string().contains("server ctx"), "{report}");
 
     cfg.server_pid = Some(u32::MAX);
     assert!(matches!(
@@ -231,5 +237,6 @@ fn stops_when_the_server_hangs() {
         assert_eq!(report.round_trips, 0, "{backend}: {report}");
         assert_eq!(report.outcome.errors, 0, "{backend}: {report}");
         assert_eq!(report.outcome.connected, 5, "{backend}: {report}");
+        assert_eq!(report.outcome.served, 0, "{backend}: {report}");
     }
 }

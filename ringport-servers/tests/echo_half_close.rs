@@ -5,29 +5,13 @@ mod util;
 
 use std::thread;
 
-/// Sizes around the server's backpressure bounds and socket buffer sizes.
-const SIZES: &[u64] = &[0, 1, 1000, 64 << 10, 300 << 10, 3 << 20];
-
 #[test]
 fn half_close_gets_everything_back_then_eof() {
     for backend in util::backends() {
         eprintln!("backend {backend}");
         let seed = util::seed();
         let port = util::start_echo(backend);
-        let addr = port.local_addr().unwrap();
-        thread::scope(|s| {
-            for (i, &len) in SIZES.iter().enumerate() {
-                s.spawn(move || {
-                    let seed = seed ^ i as u64;
-                    let client = util::connect(addr);
-                    let (got, end) = thread::scope(|s| {
-                        s.spawn(|| util::write_stream(&client, seed, 0, len).unwrap());
-                        util::read_stream_to_end(&client, seed, 0)
-                    });
-                    assert_eq!((got, end), (len, util::End::Eof), "{len} bytes sent");
-                });
-            }
-        });
+        util::half_close_sizes(port.local_addr().unwrap(), seed);
         util::shutdown_and_join(port);
     }
 }

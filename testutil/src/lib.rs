@@ -55,6 +55,7 @@
 
 mod backends;
 mod child;
+mod crowd;
 mod echo;
 mod fds;
 pub mod files;
@@ -64,6 +65,7 @@ mod wait;
 
 pub use backends::{backends, each_backend};
 pub use child::{rss_of, wait_child, ChildServer, START_BOUND};
+pub use crowd::{half_close_sizes, round_all_at_once, HALF_CLOSE_SIZES};
 pub use echo::{
     read_stream_to_end, round_trip, write_stream, write_until_stalled, BusyClients, End, STALL,
 };

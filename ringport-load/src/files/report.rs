@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Protocol;
+use crate::server::ServerUse;
 use crate::stats::Stats;
 use crate::summary::{Latency, Outcome};
 
@@ -60,6 +61,9 @@ pub struct FilesReport {
     pub client_cpu_ns_per_download: Option<f64>,
     /// Load generator CPU per 1e9 body bytes, in seconds.
     pub client_cpu_s_per_gb: Option<f64>,
+    /// The server's context switches in the window, threads and peak memory.
+    #[serde(flatten)]
+    pub server: ServerUse,
 }
 
 /// The settings and readings a [`FilesReport`] is computed from.
@@ -76,6 +80,7 @@ pub(crate) struct Inputs {
     pub(crate) window: Duration,
     pub(crate) server_cpu: Option<Duration>,
     pub(crate) client_cpu: Option<Duration>,
+    pub(crate) server: ServerUse,
 }
 
 impl FilesReport {
@@ -114,6 +119,7 @@ impl FilesReport {
             client_cpu_s: inputs.client_cpu.map(|c| c.as_secs_f64()),
             client_cpu_ns_per_download: per_download(inputs.client_cpu),
             client_cpu_s_per_gb: per_gb(inputs.client_cpu),
+            server: inputs.server,
         }
     }
 
@@ -186,6 +192,7 @@ impl fmt::Display for FilesReport {
                 self.server_cpu_s_per_gb
             )
         )?;
+        self.server.write_line(f, self.downloads)?;
         write!(
             f,
             "  client CPU   {}",
@@ -215,6 +222,7 @@ mod tests {
             window: Duration::from_secs(2),
             server_cpu,
             client_cpu: Some(Duration::from_millis(500)),
+            server: ServerUse::default(),
         }
     }
 

@@ -70,7 +70,7 @@ pub(crate) fn run(
     std::thread::sleep(cfg.duration);
     shared.measuring.store(false, Ordering::Relaxed);
     let window = window_start.elapsed();
-    let (server_cpu, client_cpu) = cpu.elapsed();
+    let (server_cpu, client_cpu, server) = cpu.elapsed();
     shared.stop.store(true, Ordering::Relaxed);
     for s in shared.sockets.lock().unwrap().iter() {
         let _ = s.shutdown(Shutdown::Both);
@@ -94,6 +94,7 @@ pub(crate) fn run(
         window,
         server_cpu,
         client_cpu,
+        server,
     };
     Ok(FilesReport::new(inputs, &stats))
 }
