@@ -148,8 +148,9 @@ mod tests {
 
     #[test]
     fn reads_own_process_across_threads() {
-        let before = Snapshot::read(std::process::id()).unwrap();
-        // A thread that sleeps switches voluntarily, and is counted while it lives.
+        // A thread that sleeps switches voluntarily, and is counted while it lives. (Other
+        // tests' threads come and go in this process: only what the sleeper adds is certain,
+        // so the check is on the sum while it lives, not on a difference.)
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let sleeper = std::thread::spawn(move || {
             for _ in 0..5 {
@@ -163,9 +164,15 @@ mod tests {
         sleeper.join().unwrap();
         assert!(after.threads >= 2, "{after:?}");
         assert!(after.peak_rss_bytes > 0);
-        let used = ServerUse::between(Some(&before), Some(&after));
-        assert!(used.server_voluntary_ctx_switches.unwrap() >= 5, "{used:?}");
-        assert!(used.ctx_switches().unwrap() >= 5);
+        assert!(after.voluntary >= 5, "{after:?}");
+        let none = Snapshot {
+            voluntary: 0,
+            involuntary: 0,
+            threads: 0,
+            peak_rss_bytes: 0,
+        };
+        let used = ServerUse::between(Some(&none), Some(&after));
+        assert!(used.ctx_switches().unwrap() >= 5, "{used:?}");
         assert!(Snapshot::read(u32::MAX).is_err());
         assert_eq!(ServerUse::between(None, Some(&after)).ctx_switches(), None);
     }

@@ -24,6 +24,7 @@ use crate::buf::SendBuf;
 use crate::io::Io;
 use crate::key::CompletionKey;
 use crate::sys::Sub;
+use crate::worker::deadlines::Armed;
 use crate::worker::op::{send_parts, sendv_parts, OpData, OpId, Outgoing, Owner};
 
 /// Where a connection is on its way to closed.
@@ -77,7 +78,8 @@ pub(crate) struct ConnIo {
     pub(crate) progress_tick: u64,
     /// Provided buffers this connection's received data holds.
     pub(crate) bufs_held: u32,
-    pub(crate) timeout_op: Option<OpId>,
+    /// The connection's timer, kept by the worker's deadlines.
+    pub(crate) timer: Option<Armed>,
     pub(crate) connect_op: Option<OpId>,
     /// Operations of this connection not yet finally completed: the descriptor is closed only
     /// when none is left, so that none can reach a later file with the same number.
@@ -100,7 +102,7 @@ impl ConnIo {
             unsent: 0,
             progress_tick: 0,
             bufs_held: 0,
-            timeout_op: None,
+            timer: None,
             connect_op: None,
             inflight: 0,
         }

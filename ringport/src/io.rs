@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::buf::SendBuf;
 use crate::conn::Life;
 use crate::key::CompletionKey;
-use crate::worker::op::{open_parts, read_parts, timer_parts, write_parts, Outgoing};
+use crate::worker::op::{open_parts, read_parts, write_parts, Outgoing};
 use crate::worker::{TimerId, WorkerIo};
 
 /// One connection, as a handler sees it while handling one of its completions; through it, the
@@ -203,19 +203,27 @@ impl<'a, C> Io<'a, C> {
 
     /// Arms the connection's timer; [`crate::Completion::Timeout`] fires after `after`.
     /// Replaces an armed timer. (Timers of the worker itself: [`WorkerIo::set_timer`].)
+    ///
+    /// Connection timers cost no system call: the worker keeps their deadlines and one kernel
+    /// timer for the nearest.
     pub fn set_timeout(&mut self, after: Duration) {
         self.clear_timeout();
         if self.c().is_open() {
-            let (data, sub) = timer_parts(after);
-            let id = self.op(data, sub);
-            self.cm().timeout_op = Some(id);
+            let key = self.key();
+            let armed = self.w.core.arm_deadline(key, after);
+            self.cm().timer = Some(armed);
         }
     }
 
     /// Disarms the connection's timer, if armed.
     pub fn clear_timeout(&mut self) {
-        if let Some(id) = self.cm().timeout_op.take() {
-            self.cancel(id);
+        if self.cm().timer.take().is_some() && self.w.core.forget_deadline() {
+            let live = self
+                .w
+                .ios
+                .iter()
+                .filter_map(|(_, c)| Some((c.key, c.timer?)));
+            self.w.core.rebuild_deadlines(live);
         }
     }
 

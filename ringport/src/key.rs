@@ -5,7 +5,7 @@ use std::fmt;
 /// Identifies one connection of one worker for its whole life (the per-handle completion key
 /// of IOCP). Keys are never reused while a process runs: each connection a worker makes gets
 /// the next of its 64-bit generations, which would take centuries to wrap at any connection rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CompletionKey {
     worker: u16,
     slot: u32,

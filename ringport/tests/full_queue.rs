@@ -7,6 +7,7 @@
 
 mod util;
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, Handler, Io};
+use ringport::{Completion, CompletionKey, Handler, Io, TimerId, WorkerCtx};
 use util::files::TempDir;
 
 const CLIENTS: u8 = 64;
@@ -33,11 +34,13 @@ fn content(d: u8) -> [u8; 32] {
     c
 }
 
-/// On byte `d` from a client: arms a timer of `d` × 10 ms and opens `name(d)` (or, for 0, an
-/// escaping name). Replies `O` + the file's 32 bytes, or `E` + the errno (4 bytes); and `T` +
-/// `1` when the timer fired no earlier than asked (`0` if early).
+/// On byte `d` from a client: arms a worker timer of `d` × 10 ms (a kernel timeout each, with
+/// its own timespec) and opens `name(d)` (or, for 0, an escaping name). Replies `O` + the
+/// file's 32 bytes, or `E` + the errno (4 bytes); and `T` + `1` when the timer fired no earlier
+/// than asked (`0` if early).
 struct Burst {
     root: Arc<OwnedFd>,
+    timers: HashMap<TimerId, CompletionKey>,
 }
 
 struct Conn {
@@ -59,7 +62,8 @@ impl Handler for Burst {
                 let d = buf[0];
                 let after = Duration::from_millis(10 * u64::from(d));
                 conn.armed = Some((Instant::now(), after));
-                io.set_timeout(after);
+                let timer = io.set_timer(after);
+                self.timers.insert(timer, io.key());
                 let path = if d == 0 {
                     "../../../../../../etc/hostname".to_owned()
                 } else {
@@ -77,13 +81,17 @@ impl Handler for Burst {
                 reply.extend_from_slice(&e.raw_os_error().unwrap_or(-1).to_le_bytes());
                 io.send(reply);
             }
-            Completion::Timeout => {
-                let (at, after) = conn.armed.expect("armed");
-                let on_time = at.elapsed() >= after;
-                io.send(vec![b'T', if on_time { b'1' } else { b'0' }]);
-            }
             Completion::Sent(_) => {}
             _ => io.close(),
+        }
+    }
+
+    fn timer(&mut self, ctx: &mut WorkerCtx<'_, Conn>, timer: TimerId) {
+        let key = self.timers.remove(&timer).expect("a timer of ours");
+        if let Some((conn, mut io)) = ctx.get(key) {
+            let (at, after) = conn.armed.expect("armed");
+            let on_time = at.elapsed() >= after;
+            io.send(vec![b'T', if on_time { b'1' } else { b'0' }]);
         }
     }
 }
@@ -107,7 +115,10 @@ fn a_burst_through_a_tiny_ring_keeps_what_the_kernel_reads() {
             let root = root.clone();
             let port = util::loopback_port(backend, 1)
                 .entries(8)
-                .start(move |_| Burst { root: root.clone() })
+                .start(move |_| Burst {
+                    root: root.clone(),
+                    timers: HashMap::new(),
+                })
                 .expect("the port starts");
             let addr = port.local_addr().unwrap();
             let clients: Vec<_> = (0..CLIENTS).map(|_| util::connect(addr)).collect();

@@ -6,7 +6,7 @@ use std::io;
 use std::os::fd::FromRawFd;
 use std::rc::Rc;
 
-use super::op::{errno, write_parts, OpData, OpId, Outgoing};
+use super::op::{errno, write_parts, OpData, Outgoing};
 use crate::buf::{RecvBuf, SendBuf};
 use crate::completion::{Completion, OpKind};
 use crate::conn::{Life, Recv};
@@ -24,7 +24,7 @@ pub(super) enum Events {
 impl<C> Io<'_, C> {
     /// Settles completion `cqe` of operation `id`; `data` is the operation's entry when this
     /// is its final completion (a multishot receive that goes on has none).
-    pub(super) fn complete(&mut self, id: OpId, data: Option<OpData>, cqe: Cqe) -> Events {
+    pub(super) fn complete(&mut self, data: Option<OpData>, cqe: Cqe) -> Events {
         let res = cqe.result;
         if let Some(OpData::SendV { bufs, skip, .. }) = data {
             return self.sent_many(bufs, skip, res);
@@ -41,7 +41,8 @@ impl<C> Io<'_, C> {
             }) => self.file_sent(file, offset, len, done, res),
             Some(OpData::Open { .. }) => self.opened(res),
             Some(OpData::Connect { .. }) => self.connected(res),
-            Some(OpData::Timeout { .. }) => self.timed_out(id, res),
+            // Connection timers are the worker's (`deadlines`): no timeout is a connection's.
+            Some(OpData::Timeout { .. }) => None,
             Some(OpData::Read { buf }) => self.read(buf, res),
             Some(OpData::Write { buf, offset, done }) => self.written(buf, offset, done, res),
             // Closes are settled by the worker; cancellations report through their targets.
@@ -285,15 +286,5 @@ impl<C> Io<'_, C> {
             op: OpKind::Write,
             error,
         })
-    }
-
-    fn timed_out(&mut self, id: OpId, res: i32) -> Option<Completion> {
-        // A timer cleared or replaced after it expired (its cancellation came too late) is
-        // not the current one any more: it is not delivered.
-        let current = self.c().timeout_op == Some(id);
-        if current {
-            self.cm().timeout_op = None;
-        }
-        (current && res == -libc::ETIME && self.c().is_open()).then_some(Completion::Timeout)
     }
 }

@@ -3,6 +3,7 @@
 
 mod complete;
 pub(crate) mod ctx;
+pub(crate) mod deadlines;
 mod listen;
 pub(crate) mod op;
 mod shared;
@@ -115,6 +116,7 @@ impl<H: Handler> Worker<H> {
             tick_wanted: false,
             generation: 0,
             timers: Default::default(),
+            deadlines: Default::default(),
         };
         Worker {
             handler,
@@ -272,6 +274,12 @@ impl<H: Handler> Worker<H> {
                     self.install_fresh();
                 }
             }
+            Owner::Deadlines => {
+                self.core.ops.remove(id);
+                if self.core.deadlines.take_kernel(id) && cqe.result == -libc::ETIME {
+                    self.deadlines_due();
+                }
+            }
             Owner::Detached => {
                 if last {
                     self.core.ops.remove(id);
@@ -306,7 +314,7 @@ impl<H: Handler> Worker<H> {
             slot,
         };
         let state = self.states[slot].as_mut().expect("a connection's state");
-        match io.complete(id, data, cqe) {
+        match io.complete(data, cqe) {
             Events::One(None) => {}
             Events::One(Some(event)) => self.handler.completion(state, &mut io, event),
             Events::Sent(bufs) => {
@@ -373,6 +381,38 @@ impl<H: Handler> Worker<H> {
                     });
                 }
             }
+        }
+    }
+
+    /// The kernel timer of the connections' deadlines fired: every connection whose timer is
+    /// due gets its `Timeout`; the kernel timer waits for the next deadline.
+    fn deadlines_due(&mut self) {
+        let mut due = Vec::new();
+        let ios = &self.ios;
+        self.core.deadlines.due(
+            std::time::Instant::now(),
+            |key, armed| {
+                ios.get(key.slot())
+                    .is_some_and(|c| c.key == key && c.timer == Some(armed))
+            },
+            &mut due,
+        );
+        for key in due {
+            let slot = key.slot();
+            self.ios[slot].timer = None;
+            let mut io = Io {
+                w: view!(self),
+                slot,
+            };
+            if !io.is_closing() {
+                let state = self.states[slot].as_mut().expect("a connection's state");
+                self.handler.completion(state, &mut io, Completion::Timeout);
+            }
+            drop(io);
+            self.install_fresh();
+        }
+        if !self.internals_cancelled {
+            self.core.arm_kernel_deadline();
         }
     }
 
@@ -574,10 +614,15 @@ impl<H: Handler> Worker<H> {
         if !self.internals_cancelled {
             self.internals_cancelled = true;
             let timers: Vec<u64> = self.core.timers.drain().collect();
-            let ids = [self.waker_op, self.timer_op.take(), self.tick_op]
-                .into_iter()
-                .flatten()
-                .chain(timers.into_iter().map(OpId::from_user_data));
+            let ids = [
+                self.waker_op,
+                self.timer_op.take(),
+                self.tick_op,
+                self.core.deadlines.kernel(),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(timers.into_iter().map(OpId::from_user_data));
             for id in ids.collect::<Vec<_>>() {
                 self.core.cancel_detached(id);
             }

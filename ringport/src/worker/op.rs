@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use slab::Slab;
 
+use super::deadlines::Deadlines;
 use crate::buf::{BufPool, SendBuf};
 use crate::key::CompletionKey;
 use crate::sys::{Cqe, Driver, Gather, OpenHow, Sub, Timespec};
@@ -37,6 +38,8 @@ pub(crate) enum Owner {
     Tick,
     /// A timer of the handler's, for the worker rather than one connection.
     Timer,
+    /// The kernel timer of the connections' deadlines.
+    Deadlines,
     /// Nobody: a cancellation of one of the worker's own operations, whose completion only
     /// frees its entry (the cancelled operation reports to its own owner).
     Detached,
@@ -237,6 +240,8 @@ pub(crate) struct Core {
     pub(crate) generation: u64,
     /// The handler's worker timers that are armed (by `user_data`).
     pub(crate) timers: HashSet<u64>,
+    /// The connections' timers.
+    pub(crate) deadlines: Deadlines,
 }
 
 impl Core {
