@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ pub(crate) const SEND_CHUNK: u64 = 1 << 20;
 /// The served folder and the limits of the file service.
 #[derive(Debug)]
 pub(crate) struct FilesCtx {
-    root: OwnedFd,
+    root: ringport::Dir,
     /// Longest name accepted.
     pub(crate) max_name: usize,
     /// A connection with no request and no progress for this long is closed.

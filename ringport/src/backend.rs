@@ -7,13 +7,16 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Backend {
-    /// io_uring when it is usable here, else epoll (with one log line saying why).
+    /// Linux: io_uring when it is usable here, else epoll (with one log line saying why).
+    /// Windows: IOCP.
     #[default]
     Auto,
     /// io_uring, or an error if it is unavailable.
     Uring,
-    /// epoll, emulating completions from readiness.
+    /// epoll, emulating completions from readiness (Linux).
     Epoll,
+    /// I/O completion ports (Windows).
+    Iocp,
 }
 
 impl Backend {
@@ -29,8 +32,9 @@ impl FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "uring" | "io_uring" | "io-uring" => Ok(Backend::Uring),
             "epoll" => Ok(Backend::Epoll),
+            "iocp" => Ok(Backend::Iocp),
             _ => Err(format!(
-                "unknown backend {s:?} (expected auto, uring or epoll)"
+                "unknown backend {s:?} (expected auto, uring, epoll or iocp)"
             )),
         }
     }
@@ -42,6 +46,7 @@ impl fmt::Display for Backend {
             Backend::Auto => "auto",
             Backend::Uring => "uring",
             Backend::Epoll => "epoll",
+            Backend::Iocp => "iocp",
         })
     }
 }
@@ -54,6 +59,8 @@ pub enum BackendKind {
     Uring,
     /// Linux epoll.
     Epoll,
+    /// Windows I/O completion ports.
+    Iocp,
 }
 
 impl fmt::Display for BackendKind {
@@ -61,6 +68,7 @@ impl fmt::Display for BackendKind {
         f.write_str(match self {
             BackendKind::Uring => "io_uring",
             BackendKind::Epoll => "epoll",
+            BackendKind::Iocp => "iocp",
         })
     }
 }

@@ -12,12 +12,11 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::ops::Deref;
-use std::ptr::NonNull;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::key::CompletionKey;
-use crate::sys::syscall;
+use crate::sys::Pages;
 
 /// A buffer given back, and the connection that held it.
 #[derive(Debug, Clone, Copy)]
@@ -29,8 +28,9 @@ pub(crate) struct Returned {
 /// The provided receive buffers of one worker: `count` buffers of `size` bytes in one
 /// anonymous mapping (pages are touched only when used).
 pub(crate) struct BufPool {
-    mem: NonNull<u8>,
-    map_len: usize,
+    /// Freed (unmapped) only when the pool is dropped, after its worker's driver, once no
+    /// operation can still write into it.
+    mem: Pages,
     size: u32,
     count: u16,
     /// Buffers given back by handlers since the worker last recycled them.
@@ -49,16 +49,8 @@ impl BufPool {
                 "empty buffer pool",
             ));
         }
-        let prot = libc::PROT_READ | libc::PROT_WRITE;
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
-        // SAFETY: an anonymous private mapping with no address hint has no preconditions.
-        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), map_len, prot, flags, -1, 0) };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
         Ok(BufPool {
-            mem: NonNull::new(ptr.cast()).expect("mmap returned null"),
-            map_len,
+            mem: Pages::new(map_len)?,
             size,
             count,
             returned: RefCell::new(Vec::with_capacity(usize::from(count))),
@@ -80,7 +72,12 @@ impl BufPool {
     pub(crate) fn addr(&self, bid: u16) -> *mut u8 {
         assert!(bid < self.count, "buffer id out of range");
         // SAFETY: bid < count, so the offset stays inside the mapping.
-        unsafe { self.mem.as_ptr().add(usize::from(bid) * self.size as usize) }
+        unsafe {
+            self.mem
+                .ptr()
+                .as_ptr()
+                .add(usize::from(bid) * self.size as usize)
+        }
     }
 
     /// Takes the buffers returned since the last call, appending them to `out`.
@@ -96,14 +93,6 @@ impl BufPool {
     fn give_back(&self, bid: u16, holder: CompletionKey) {
         self.held.set(self.held.get() - 1);
         self.returned.borrow_mut().push(Returned { bid, holder });
-    }
-}
-
-impl Drop for BufPool {
-    fn drop(&mut self) {
-        // SAFETY: `mem`/`map_len` describe the mapping made in `new`; the worker drops the pool
-        // only after its driver, once no operation can still write into it.
-        let _ = syscall!(munmap(self.mem.as_ptr().cast(), self.map_len));
     }
 }
 

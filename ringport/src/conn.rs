@@ -18,12 +18,11 @@
 //! (`SO_LINGER` 0: the peer sees a reset, not a normal end, so it can tell data was cut).
 
 use std::collections::VecDeque;
-use std::os::fd::{BorrowedFd, RawFd};
 
 use crate::buf::SendBuf;
 use crate::io::Io;
 use crate::key::CompletionKey;
-use crate::sys::Sub;
+use crate::sys::{borrow_socket, IoHandle, Raw, Sub};
 use crate::worker::deadlines::Armed;
 use crate::worker::op::{send_parts, sendv_parts, OpData, OpId, Outgoing, Owner};
 
@@ -57,7 +56,9 @@ const GATHER: usize = 64;
 /// The port's bookkeeping of one connection.
 #[derive(Debug)]
 pub(crate) struct ConnIo {
-    pub(crate) fd: RawFd,
+    pub(crate) fd: Raw,
+    /// A file handle rather than a socket.
+    pub(crate) file: bool,
     pub(crate) key: CompletionKey,
     pub(crate) life: Life,
     pub(crate) recv: Recv,
@@ -87,9 +88,10 @@ pub(crate) struct ConnIo {
 }
 
 impl ConnIo {
-    pub(crate) fn new(fd: RawFd, key: CompletionKey) -> Self {
+    pub(crate) fn new(handle: IoHandle, key: CompletionKey) -> Self {
         ConnIo {
-            fd,
+            fd: handle.raw,
+            file: handle.file,
             key,
             life: Life::Open,
             recv: Recv::Off,
@@ -199,7 +201,7 @@ impl<C> Io<'_, C> {
     /// Ends the sending direction (the peer reads EOF); receiving goes on.
     fn shut_write(&mut self) {
         // SAFETY: the port owns the descriptor; it is open until the connection's CLOSE.
-        let socket = unsafe { BorrowedFd::borrow_raw(self.c().fd) };
+        let socket = unsafe { borrow_socket(self.c().fd) };
         // Not connected any more: the peer will learn that from the close.
         let _ = socket2::SockRef::from(&socket).shutdown(std::net::Shutdown::Write);
     }
@@ -290,14 +292,14 @@ impl<C> Io<'_, C> {
         }
         if reset {
             // SAFETY: the port owns the descriptor; it is open until the CLOSE queued below.
-            let socket = unsafe { BorrowedFd::borrow_raw(self.c().fd) };
+            let socket = unsafe { borrow_socket(self.c().fd) };
             // A zero linger makes the close send a reset. Not a socket (a file handle) or
             // already reset: nothing to tell a peer.
             let _ = socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO));
         }
         self.cm().life = Life::Closing;
-        let fd = self.c().fd;
-        self.op(OpData::Close, Sub::Close { fd });
+        let (fd, file) = (self.c().fd, self.c().file);
+        self.op(OpData::Close, Sub::Close { fd, file });
     }
 
     /// What every change to a connection ends with: its receive and its close moved on.

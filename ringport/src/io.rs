@@ -4,14 +4,15 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::buf::SendBuf;
 use crate::conn::Life;
+use crate::dir::Dir;
 use crate::key::CompletionKey;
+use crate::sys::{borrow_socket, BorrowedSocket};
 use crate::worker::op::{open_parts, read_parts, write_parts, Outgoing};
 use crate::worker::{TimerId, WorkerIo};
 
@@ -39,11 +40,12 @@ impl<'a, C> Io<'a, C> {
         self.c().key
     }
 
-    /// The connection's socket, for options and addresses. Do not read, write or close it.
-    pub fn socket(&self) -> BorrowedFd<'_> {
+    /// The connection's socket, for options and addresses (`socket2::SockRef::from` it). Do
+    /// not read, write or close it.
+    pub fn socket(&self) -> BorrowedSocket<'_> {
         // SAFETY: the port owns the descriptor and closes it only after every operation of
         // this connection has completed, which is after this borrow of `self` ends.
-        unsafe { BorrowedFd::borrow_raw(self.c().fd) }
+        unsafe { borrow_socket(self.c().fd) }
     }
 
     /// The peer's address (one `getpeername` call).
@@ -137,16 +139,17 @@ impl<'a, C> Io<'a, C> {
     }
 
     /// Opens `path` read-only beneath directory `dir`, never leaving it: `..`, absolute
-    /// paths, symlinks that point outside and `/proc` magic links fail with
-    /// `EXDEV`/`ELOOP`. FIFOs open without blocking. [`crate::Completion::Opened`] gives the
-    /// file.
+    /// paths, symlinks that point outside and `/proc` magic links fail
+    /// ([`crate::OpenFailure::of`] says why). FIFOs open without blocking.
+    /// [`crate::Completion::Opened`] gives the file.
     ///
     /// Platform specific: io_uring opens on the kernel's side (`openat2`) without blocking
-    /// the worker; epoll calls `openat2(2)` on the worker thread.
+    /// the worker; epoll calls `openat2(2)` on the worker thread; Windows walks the path one
+    /// name at a time beneath `dir` on the worker thread (see [`Dir`]).
     ///
     /// # Errors
     /// `path` containing a NUL byte is refused at once (`InvalidInput`).
-    pub fn open_beneath(&mut self, dir: &Arc<OwnedFd>, path: &[u8]) -> io::Result<()> {
+    pub fn open_beneath(&mut self, dir: &Arc<Dir>, path: &[u8]) -> io::Result<()> {
         let path = CString::new(path)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in path"))?;
         if self.c().is_open() {

@@ -1,42 +1,26 @@
-//! The open-descriptor limit: every connection, listener and open file is one descriptor.
+//! The open-descriptor limit: every connection, listener and open file is one descriptor
+//! (a handle on Windows).
 
 use std::io;
 
-fn get() -> io::Result<libc::rlimit> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `lim`.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(lim)
-}
+use crate::sys;
 
-/// The soft limit on open descriptors.
+/// The soft limit on open descriptors (on Windows, the per-process handle limit, 2^24).
 ///
 /// # Errors
 /// When the limit cannot be read.
 pub fn fd_limit() -> io::Result<u64> {
-    Ok(get()?.rlim_cur)
+    sys::fd_limit()
 }
 
 /// Raises the soft limit on open descriptors to the hard limit, as servers usually do at start
-/// (Go's runtime, nginx's `worker_rlimit_nofile`), and returns the limit in force.
+/// (Go's runtime, nginx's `worker_rlimit_nofile`), and returns the limit in force (on
+/// Windows there is nothing to raise).
 ///
 /// # Errors
 /// When the limit cannot be read or set.
 pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut lim = get()?;
-    if lim.rlim_cur < lim.rlim_max {
-        lim.rlim_cur = lim.rlim_max;
-        // SAFETY: setrlimit reads one rlimit from the valid `lim`.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(lim.rlim_cur)
+    sys::raise_fd_limit()
 }
 
 #[cfg(test)]
@@ -44,9 +28,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn raising_reaches_the_hard_limit() {
+    fn raising_reaches_the_limit_in_force() {
         let raised = raise_fd_limit().unwrap();
         assert_eq!(fd_limit().unwrap(), raised);
-        assert_eq!(raised, get().unwrap().rlim_max);
+        assert!(raised >= 64, "{raised}");
     }
 }

@@ -10,14 +10,12 @@ mod util;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ringport::{Completion, CompletionKey, Handler, Io, TimerId, WorkerCtx};
+use ringport::{Completion, CompletionKey, Dir, Handler, Io, TimerId, WorkerCtx};
 use util::files::TempDir;
 
 const CLIENTS: u8 = 64;
@@ -39,7 +37,7 @@ fn content(d: u8) -> [u8; 32] {
 /// file's 32 bytes, or `E` + the errno (4 bytes); and `T` + `1` when the timer fired no earlier
 /// than asked (`0` if early).
 struct Burst {
-    root: Arc<OwnedFd>,
+    root: Arc<Dir>,
     timers: HashMap<TimerId, CompletionKey>,
 }
 
@@ -102,13 +100,7 @@ fn a_burst_through_a_tiny_ring_keeps_what_the_kernel_reads() {
     for d in 1..CLIENTS {
         std::fs::write(dir.path().join(name(d)), content(d)).unwrap();
     }
-    let root: OwnedFd = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-        .open(dir.path())
-        .unwrap()
-        .into();
-    let root = Arc::new(root);
+    let root = Arc::new(Dir::open(dir.path()).unwrap());
     assert!(!dir.path().join(OsStr::from_bytes(b"hostname")).exists());
     util::each_backend(|backend| {
         for round in 0..3 {

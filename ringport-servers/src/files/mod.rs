@@ -16,13 +16,12 @@ pub mod reply;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringport::Port;
+use ringport::{Dir, Port};
 
 use crate::PortSettings;
 
@@ -70,7 +69,7 @@ impl FilesConfig {
 /// What every worker of a file server shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) root: Arc<OwnedFd>,
+    pub(crate) root: Arc<Dir>,
     pub(crate) cfg: FilesConfig,
     pub(crate) connections: AtomicUsize,
     /// `cfg.max_connections`, lowered to what the descriptor limit can serve.
@@ -89,18 +88,12 @@ pub fn connections_within(fd_limit: u64, workers: usize) -> usize {
     (fd_limit.saturating_sub(reserved_fds(workers)) / 2).max(1) as usize
 }
 
-/// Opens the served folder (`O_PATH | O_DIRECTORY`).
+/// Opens the served folder (see [`Dir`] for how names stay beneath it).
 ///
 /// # Errors
 /// When it is missing or not a directory.
-pub fn open_root(root: &Path) -> io::Result<OwnedFd> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-        .open(root)
-        .map_err(|e| io::Error::new(e.kind(), format!("serving {}: {e}", root.display())))?;
-    Ok(dir.into())
+pub fn open_root(root: &Path) -> io::Result<Dir> {
+    Dir::open(root).map_err(|e| io::Error::new(e.kind(), format!("serving: {e}")))
 }
 
 /// Starts a file server (nc and HTTP on the same port).

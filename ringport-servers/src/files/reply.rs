@@ -2,6 +2,8 @@
 
 use std::io;
 
+use ringport::OpenFailure;
+
 /// Why a request got no file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -28,17 +30,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// What an `openat2` error means for the client.
+    /// What an error of [`ringport::Io::open_beneath`] means for the client.
     pub fn from_open_error(e: &io::Error) -> Self {
-        match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR) => Refusal::NoSuchFile,
-            Some(libc::EXDEV) => Refusal::Outside,
+        match OpenFailure::of(e) {
+            OpenFailure::NotFound => Refusal::NoSuchFile,
+            OpenFailure::Outside => Refusal::Outside,
             // Sockets and devices without a driver cannot be opened at all.
-            Some(libc::ENXIO | libc::ENODEV) => Refusal::NotRegular,
-            Some(libc::ELOOP) => Refusal::LinkLoop,
-            Some(libc::ENAMETOOLONG) => Refusal::NameTooLong,
-            Some(libc::EACCES | libc::EPERM) => Refusal::PermissionDenied,
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => Refusal::Busy,
+            OpenFailure::NotRegular => Refusal::NotRegular,
+            OpenFailure::LinkLoop => Refusal::LinkLoop,
+            OpenFailure::NameTooLong => Refusal::NameTooLong,
+            OpenFailure::PermissionDenied => Refusal::PermissionDenied,
+            OpenFailure::Busy => Refusal::Busy,
             _ if e.kind() == io::ErrorKind::InvalidInput => Refusal::NoSuchFile,
             _ => Refusal::Other,
         }

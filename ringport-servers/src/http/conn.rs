@@ -13,7 +13,7 @@
 //! client reads the response rather than a reset.
 
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,7 @@ pub const CORK_AT: u64 = 16 << 20;
 /// What every worker's HTTP side shares.
 #[derive(Debug)]
 pub(crate) struct HttpShared {
-    pub(crate) root: Arc<OwnedFd>,
+    pub(crate) root: Arc<ringport::Dir>,
     pub(crate) cfg: HttpConfig,
     pub(crate) log: Option<AccessLog>,
     pub(crate) workers: usize,

@@ -2,9 +2,9 @@
 //! `PostQueuedCompletionStatus`), associating sockets with them, and shutting them down.
 
 use std::fmt;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
+use crate::sys::OwnedSocket;
 use crate::worker::{Packet, Shared};
 
 /// Posts to and shuts down a port from any thread, its workers' included
@@ -115,8 +115,8 @@ impl<M> PortHandle<M> {
     pub fn associate(
         &self,
         worker: usize,
-        socket: impl Into<OwnedFd>,
-    ) -> Result<(), Full<OwnedFd>> {
+        socket: impl Into<OwnedSocket>,
+    ) -> Result<(), Full<OwnedSocket>> {
         self.shared[worker]
             .post(Packet::Socket(socket.into()))
             .map_err(|p| match p {

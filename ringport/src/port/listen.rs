@@ -1,12 +1,15 @@
 //! The listening sockets of a port: per worker for TCP (`SO_REUSEPORT`: the kernel spreads
-//! connections over the workers), one shared by all workers for a Unix-domain path.
+//! connections over the workers), one shared by all workers for a Unix-domain path. Where a
+//! socket can wait on one port only (Windows), worker 0 gets every listener and hands the
+//! connections out.
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket};
+
+use crate::sys::{share_port, stream_socket, OwnedSocket, LISTENER_PER_WORKER};
 
 /// Where a port listens.
 #[derive(Debug, Clone)]
@@ -18,7 +21,7 @@ pub(crate) enum Endpoint {
 /// Listening sockets, one list per worker.
 #[derive(Debug)]
 pub(crate) struct Bound {
-    pub(crate) per_worker: Vec<Vec<OwnedFd>>,
+    pub(crate) per_worker: Vec<Vec<OwnedSocket>>,
     /// The TCP addresses, with the real ports where 0 was asked for.
     pub(crate) tcp: Vec<SocketAddr>,
     /// The socket files made, removed when the port stops.
@@ -27,6 +30,7 @@ pub(crate) struct Bound {
 
 /// Binds every endpoint for `workers` workers.
 pub(crate) fn bind(endpoints: &[Endpoint], workers: usize, backlog: i32) -> io::Result<Bound> {
+    let listening = if LISTENER_PER_WORKER { workers } else { 1 };
     let mut bound = Bound {
         per_worker: (0..workers).map(|_| Vec::new()).collect(),
         tcp: Vec::new(),
@@ -36,7 +40,7 @@ pub(crate) fn bind(endpoints: &[Endpoint], workers: usize, backlog: i32) -> io::
         match endpoint {
             Endpoint::Tcp(addr) => {
                 let mut addr = *addr;
-                for listeners in &mut bound.per_worker {
+                for listeners in &mut bound.per_worker[..listening] {
                     let socket = tcp(addr, backlog)?;
                     addr = socket.local_addr()?.as_socket().expect("an IP listener");
                     listeners.push(socket.into());
@@ -47,7 +51,7 @@ pub(crate) fn bind(endpoints: &[Endpoint], workers: usize, backlog: i32) -> io::
                 let socket = unix(path, backlog)?;
                 bound.unix.push(path.clone());
                 // One socket, one descriptor per worker: each worker closes its own.
-                for listeners in &mut bound.per_worker {
+                for listeners in &mut bound.per_worker[..listening] {
                     listeners.push(socket.try_clone()?.into());
                 }
             }
@@ -57,13 +61,8 @@ pub(crate) fn bind(endpoints: &[Endpoint], workers: usize, backlog: i32) -> io::
 }
 
 fn tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
+    share_port(&socket)?;
     socket
         .bind(&addr.into())
         .map_err(|e| io::Error::new(e.kind(), format!("binding {addr}: {e}")))?;
@@ -72,7 +71,7 @@ fn tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
 }
 
 fn unix(path: &Path, backlog: i32) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+    let socket = stream_socket(Domain::UNIX, None)?;
     let addr = SockAddr::unix(path)?;
     socket.bind(&addr).map_err(|e| {
         let hint = if e.kind() == io::ErrorKind::AddrInUse {

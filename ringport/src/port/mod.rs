@@ -5,7 +5,6 @@ mod listen;
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
@@ -15,6 +14,7 @@ use std::time::Duration;
 use crate::backend::{Backend, BackendKind};
 use crate::buf::BufPool;
 use crate::handler::Handler;
+use crate::sys::OwnedSocket;
 use crate::sys::{self, Driver, DriverConfig};
 use crate::worker::op::Limits;
 use crate::worker::{Shared, Worker, WorkerConfig};
@@ -231,7 +231,7 @@ impl PortBuilder {
         &self,
         start: WorkerStart<H::Msg>,
         backend: BackendKind,
-        listeners: Vec<OwnedFd>,
+        listeners: Vec<OwnedSocket>,
         factory: impl FnOnce(&WorkerStart<H::Msg>) -> H + Send + 'static,
     ) -> io::Result<JoinHandle<io::Result<()>>> {
         let (tx, rx) = mpsc::channel();
@@ -246,7 +246,8 @@ impl PortBuilder {
                 let setup = BufPool::new(cfg.buf_count, cfg.buf_size)
                     .map(Rc::new)
                     .and_then(|pool| {
-                        let driver = Driver::new(backend, driver_cfg, pool.clone())?;
+                        let waker = start.handle.shared[index].waker();
+                        let driver = Driver::new(backend, driver_cfg, pool.clone(), waker)?;
                         Ok((pool, driver))
                     });
                 let (pool, driver) = match setup {
@@ -265,9 +266,9 @@ impl PortBuilder {
                     cancel_grace: cfg.cancel_grace,
                     limits: Limits::new(cfg.max_bufs_per_conn, cfg.max_unsent, pool.count()),
                 };
-                let shared = start.handle.shared[index].clone();
+                let peers = start.handle.shared.clone();
                 let handler = factory(&start);
-                Worker::new(index, handler, driver, pool, listeners, shared, wcfg).run()
+                Worker::new(index, handler, driver, pool, listeners, peers, wcfg).run()
             })?;
         match rx.recv() {
             Ok(Ok(())) => Ok(thread),

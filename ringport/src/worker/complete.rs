@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
 use std::rc::Rc;
 
 use super::op::{errno, write_parts, OpData, Outgoing};
@@ -11,7 +10,7 @@ use crate::buf::{RecvBuf, SendBuf};
 use crate::completion::{Completion, OpKind};
 use crate::conn::{Life, Recv};
 use crate::io::Io;
-use crate::sys::Cqe;
+use crate::sys::{code, file_from_result, Cqe};
 
 /// What one completion gives the handler: nothing or one completion, or several buffers back
 /// (a send of several in one call).
@@ -64,7 +63,7 @@ impl<C> Io<'_, C> {
             self.cm().unsent -= bufs.iter().map(SendBuf::len).sum::<usize>();
             return Events::One(None);
         }
-        if res == -libc::EAGAIN {
+        if res == -code::AGAIN {
             self.start_sendv(bufs, skip, false);
             return Events::One(None);
         }
@@ -125,7 +124,7 @@ impl<C> Io<'_, C> {
                 Some(Completion::Eof)
             }
             // The pool was empty when data came: receive again once a buffer is back.
-            r if r == -libc::ENOBUFS => {
+            r if r == -code::NOBUFS => {
                 if self.w.core.pool.free() == 0 {
                     self.wait_for_pool();
                 }
@@ -133,7 +132,7 @@ impl<C> Io<'_, C> {
             }
             // Cancelled by the port (its limits), or io_uring gave up after a wakeup found no
             // data: armed again when due.
-            r if r == -libc::ECANCELED || r == -libc::EAGAIN => None,
+            r if r == -code::CANCELED || r == -code::AGAIN => None,
             r => {
                 self.cm().want_recv = false;
                 Some(Completion::Failed {
@@ -150,7 +149,7 @@ impl<C> Io<'_, C> {
             self.cm().unsent -= buf.len();
             return None;
         }
-        if res == -libc::EAGAIN {
+        if res == -code::AGAIN {
             self.resend(Outgoing::Buf(buf), done as u64);
             return None;
         }
@@ -221,7 +220,7 @@ impl<C> Io<'_, C> {
     fn opened(&mut self, res: i32) -> Option<Completion> {
         let opened = (res >= 0).then(|| {
             // SAFETY: a successful open returns a new descriptor nobody else owns.
-            unsafe { File::from_raw_fd(res) }
+            unsafe { file_from_result(res) }
         });
         match opened {
             // The handler closed the connection meanwhile: the file is dropped (closed).

@@ -6,18 +6,17 @@ use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::os::fd::{IntoRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
 use slab::Slab;
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket};
 
 use super::op::{Core, OpData, OpId, Owner};
 use crate::conn::ConnIo;
 use crate::io::Io;
 use crate::key::CompletionKey;
-use crate::sys::Sub;
+use crate::sys::{stream_socket, IoHandle, OwnedSocket, Sub};
 
 /// A worker timer ([`WorkerIo::set_timer`]): [`crate::Handler::timer`] says which fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -79,11 +78,7 @@ impl<'a, C> WorkerIo<'a, C> {
     /// # Errors
     /// When no socket can be created (for example, out of descriptors).
     pub fn connect(&mut self, addr: SocketAddr, conn: C) -> io::Result<CompletionKey> {
-        let socket = Socket::new(
-            Domain::for_address(addr),
-            Type::STREAM.nonblocking().cloexec(),
-            Some(Protocol::TCP),
-        )?;
+        let socket = stream_socket(Domain::for_address(addr), Some(Protocol::TCP))?;
         socket.set_tcp_nodelay(true)?;
         Ok(self.connect_socket(socket, SockAddr::from(addr), conn))
     }
@@ -95,17 +90,20 @@ impl<'a, C> WorkerIo<'a, C> {
     /// When no socket can be created, or `path` is too long for a socket address.
     pub fn connect_unix(&mut self, path: impl AsRef<Path>, conn: C) -> io::Result<CompletionKey> {
         let addr = SockAddr::unix(path)?;
-        let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
+        let socket = stream_socket(Domain::UNIX, None)?;
         Ok(self.connect_socket(socket, addr, conn))
     }
 
     fn connect_socket(&mut self, socket: Socket, addr: SockAddr, conn: C) -> CompletionKey {
         let addr = Box::new(addr);
-        self.insert(socket.into(), conn, |io| {
+        self.insert(IoHandle::socket(socket.into()), conn, |io| {
+            // `socklen_t` on Linux, `i32` on Windows.
+            #[allow(clippy::unnecessary_cast)]
+            let len = addr.len() as u32;
             let sub = Sub::Connect {
                 fd: io.c().fd,
                 addr: addr.as_ptr().cast(),
-                len: addr.len(),
+                len,
             };
             let id = io.op(OpData::Connect { _addr: addr }, sub);
             io.cm().connect_op = Some(id);
@@ -119,11 +117,15 @@ impl<'a, C> WorkerIo<'a, C> {
     ///
     /// # Errors
     /// When it cannot be made non-blocking.
-    pub fn associate(&mut self, socket: impl Into<OwnedFd>, conn: C) -> io::Result<CompletionKey> {
+    pub fn associate(
+        &mut self,
+        socket: impl Into<OwnedSocket>,
+        conn: C,
+    ) -> io::Result<CompletionKey> {
         let socket = Socket::from(socket.into());
         socket.set_nonblocking(true)?;
         let _ = socket.set_tcp_nodelay(true); // not TCP: nothing to do
-        Ok(self.insert(socket.into(), conn, |_| {}))
+        Ok(self.insert(IoHandle::socket(socket.into()), conn, |_| {}))
     }
 
     /// Associates an open file with this worker under a new completion key with state
@@ -131,18 +133,18 @@ impl<'a, C> WorkerIo<'a, C> {
     /// operation, and whose [`Io::close`] closes the file. (IOCP is for files as much as
     /// sockets.)
     pub fn associate_file(&mut self, file: File, conn: C) -> CompletionKey {
-        self.insert(file.into(), conn, |_| {})
+        self.insert(IoHandle::file(file), conn, |_| {})
     }
 
     /// Adds a connection (or file handle) on descriptor `fd`; `init` starts its first
     /// operations.
     pub(crate) fn insert(
         &mut self,
-        fd: OwnedFd,
+        handle: IoHandle,
         conn: C,
         init: impl FnOnce(&mut Io<'_, C>),
     ) -> CompletionKey {
-        let key = self.insert_io(fd);
+        let key = self.insert_io(handle);
         self.fresh.push((key.slot(), conn));
         let mut io = Io {
             w: self.reborrow(),
@@ -153,11 +155,11 @@ impl<'a, C> WorkerIo<'a, C> {
     }
 
     /// Adds the port's side of a connection (its state comes later): its new key.
-    pub(crate) fn insert_io(&mut self, fd: OwnedFd) -> CompletionKey {
+    pub(crate) fn insert_io(&mut self, handle: IoHandle) -> CompletionKey {
         let slot = self.ios.vacant_key();
         self.core.generation += 1;
         let key = CompletionKey::new(self.core.worker, slot, self.core.generation);
-        self.ios.insert(ConnIo::new(fd.into_raw_fd(), key));
+        self.ios.insert(ConnIo::new(handle, key));
         key
     }
 

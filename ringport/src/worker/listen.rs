@@ -1,13 +1,15 @@
 //! The worker's listeners: multishot accept, back-off after errors such as `EMFILE`, and the
 //! association of accepted sockets with the port.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::op::{errno, OpData, OpId, Owner};
+use super::Packet;
 use super::{Phase, Worker};
 use crate::handler::Handler;
-use crate::sys::{Cqe, Sub};
+use crate::sys::{
+    code, socket_from_result, socket_raw, Cqe, OwnedSocket, Sub, LISTENER_PER_WORKER,
+};
 
 /// How long a listener waits before accepting again after an error such as `EMFILE`.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -17,7 +19,7 @@ const LOG_EVERY: Duration = Duration::from_secs(10);
 /// A listening socket of this worker.
 #[derive(Debug)]
 pub(super) struct Listener {
-    fd: Option<OwnedFd>,
+    fd: Option<OwnedSocket>,
     /// The armed multishot accept, or the back-off timer.
     op: Option<OpId>,
     /// Accepting fails for want of resources: the failures so far.
@@ -28,7 +30,7 @@ pub(super) struct Listener {
 }
 
 impl Listener {
-    pub(super) fn new(fd: OwnedFd) -> Self {
+    pub(super) fn new(fd: OwnedSocket) -> Self {
         Listener {
             fd: Some(fd),
             op: None,
@@ -46,7 +48,7 @@ impl Listener {
 impl<H: Handler> Worker<H> {
     pub(super) fn arm_accept(&mut self, l: usize) {
         if let Some(fd) = &self.listeners[l].fd {
-            let sub = Sub::AcceptMulti { fd: fd.as_raw_fd() };
+            let sub = Sub::AcceptMulti { fd: socket_raw(fd) };
             self.listeners[l].op = Some(self.core.start(Owner::Listener(l), OpData::Accept, sub));
         }
     }
@@ -73,7 +75,7 @@ impl<H: Handler> Worker<H> {
             Some(OpData::Timeout { .. }) if running => self.arm_accept(l),
             None | Some(OpData::Accept) if cqe.result >= 0 => {
                 // SAFETY: a successful accept returns a new descriptor that nothing else owns.
-                let fd = unsafe { OwnedFd::from_raw_fd(cqe.result) };
+                let fd = unsafe { socket_from_result(cqe.result) };
                 let listener = &mut self.listeners[l];
                 if let Some(failures) = listener.failing.take() {
                     if std::mem::take(&mut listener.logged) {
@@ -86,14 +88,14 @@ impl<H: Handler> Worker<H> {
                 }
                 // While shutting down, a late connection is closed at once (dropped).
                 if running {
-                    self.accepted(fd);
+                    self.hand_out(fd);
                     if last {
                         self.arm_accept(l);
                     }
                 }
             }
             // io_uring gave up after a wakeup found nothing to accept: arm again at once.
-            Some(OpData::Accept) if running && cqe.result == -libc::EAGAIN => self.arm_accept(l),
+            Some(OpData::Accept) if running && cqe.result == -code::AGAIN => self.arm_accept(l),
             Some(OpData::Accept) if running => self.accept_failed(l, cqe.result),
             _ => {}
         }
@@ -102,15 +104,31 @@ impl<H: Handler> Worker<H> {
         }
     }
 
+    /// A connection this worker accepted: its own where every worker has a listener;
+    /// otherwise (one listener for the port) handed to the workers in turn, kept here when
+    /// the next one's queue is full.
+    fn hand_out(&mut self, fd: OwnedSocket) {
+        let workers = self.peers.len();
+        if LISTENER_PER_WORKER || workers == 1 {
+            return self.accepted(fd);
+        }
+        self.next_peer = (self.next_peer + 1) % workers;
+        if self.next_peer == self.core.worker {
+            return self.accepted(fd);
+        }
+        match self.peers[self.next_peer].post(Packet::Socket(fd)) {
+            Ok(()) => {}
+            Err(Packet::Socket(fd)) => self.accepted(fd),
+            Err(Packet::Msg(_)) => unreachable!("a socket was posted"),
+        }
+    }
+
     /// Accepting failed: try again after a pause. Running out of descriptors or memory is
     /// said when it starts and when it clears, at most once every [`LOG_EVERY`] (a flood
     /// makes it come and go).
     fn accept_failed(&mut self, l: usize, result: i32) {
         let err = errno(result);
-        let scarce = matches!(
-            -result,
-            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-        );
+        let scarce = code::is_scarcity(-result);
         let listener = &mut self.listeners[l];
         match (&mut listener.failing, scarce) {
             (Some(n), _) => *n += 1,

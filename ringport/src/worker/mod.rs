@@ -12,7 +12,6 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use crate::completion::{Completion, OpKind};
 use crate::conn::ConnIo;
 use crate::handler::Handler;
 use crate::io::Io;
-use crate::sys::{Cqe, Driver, Sub};
+use crate::sys::{code, Cqe, Driver, IoHandle, OwnedSocket, Sub};
 use complete::Events;
 use ctx::install;
 pub use ctx::{TimerId, WorkerCtx, WorkerIo};
@@ -70,6 +69,10 @@ pub(crate) struct Worker<H: Handler> {
     core: Core,
     listeners: Vec<Listener>,
     shared: Arc<Shared<H::Msg>>,
+    /// Every worker's shared side (this one's included), for handing out connections.
+    peers: Arc<[Arc<Shared<H::Msg>>]>,
+    /// The worker the last connection was handed to.
+    next_peer: usize,
     posted: VecDeque<Packet<H::Msg>>,
     waker_op: Option<OpId>,
     /// The shutdown timer or, once aborting, the cancellation grace timer.
@@ -100,8 +103,8 @@ impl<H: Handler> Worker<H> {
         handler: H,
         driver: Driver,
         pool: Rc<BufPool>,
-        listeners: Vec<OwnedFd>,
-        shared: Arc<Shared<H::Msg>>,
+        listeners: Vec<OwnedSocket>,
+        peers: Arc<[Arc<Shared<H::Msg>>]>,
         cfg: WorkerConfig,
     ) -> Self {
         let core = Core {
@@ -125,7 +128,9 @@ impl<H: Handler> Worker<H> {
             fresh: Vec::new(),
             core,
             listeners: listeners.into_iter().map(Listener::new).collect(),
-            shared,
+            shared: peers[worker].clone(),
+            peers,
+            next_peer: worker,
             posted: VecDeque::new(),
             waker_op: None,
             timer_op: None,
@@ -250,7 +255,7 @@ impl<H: Handler> Worker<H> {
                 self.core.ops.remove(id);
                 if self.timer_op == Some(id) {
                     self.timer_op = None;
-                    if cqe.result == -libc::ETIME {
+                    if cqe.result == -code::TIME {
                         self.on_shutdown_timer();
                     }
                 }
@@ -258,14 +263,14 @@ impl<H: Handler> Worker<H> {
             Owner::Tick => {
                 self.core.ops.remove(id);
                 self.tick_op = None;
-                if cqe.result == -libc::ETIME {
+                if cqe.result == -code::TIME {
                     self.on_tick();
                 }
             }
             Owner::Timer => {
                 self.core.ops.remove(id);
                 // A cancelled timer left the set: even if it expired first, it is not delivered.
-                if self.core.timers.remove(&id.user_data()) && cqe.result == -libc::ETIME {
+                if self.core.timers.remove(&id.user_data()) && cqe.result == -code::TIME {
                     let mut ctx = WorkerCtx {
                         w: view!(self),
                         states: &mut self.states,
@@ -276,7 +281,7 @@ impl<H: Handler> Worker<H> {
             }
             Owner::Deadlines => {
                 self.core.ops.remove(id);
-                if self.core.deadlines.take_kernel(id) && cqe.result == -libc::ETIME {
+                if self.core.deadlines.take_kernel(id) && cqe.result == -code::TIME {
                     self.deadlines_due();
                 }
             }
@@ -479,7 +484,7 @@ impl<H: Handler> Worker<H> {
 
     fn arm_waker(&mut self) {
         let sub = Sub::PollIn {
-            fd: self.shared.eventfd(),
+            fd: self.shared.waker_raw(),
         };
         self.waker_op = Some(self.core.start(Owner::Waker, OpData::Poll, sub));
     }
@@ -512,7 +517,7 @@ impl<H: Handler> Worker<H> {
 
     /// A socket associated from outside: non-blocking, then handed to the handler as if
     /// accepted. While shutting down it is closed at once.
-    fn associate_posted(&mut self, fd: OwnedFd) {
+    fn associate_posted(&mut self, fd: OwnedSocket) {
         if self.phase != Phase::Running {
             return;
         }
@@ -526,10 +531,10 @@ impl<H: Handler> Worker<H> {
 
     /// Associates an accepted socket with the port under a new completion key; the handler
     /// makes its state.
-    fn accepted(&mut self, fd: OwnedFd) {
+    fn accepted(&mut self, fd: OwnedSocket) {
         let _ = socket2::SockRef::from(&fd).set_tcp_nodelay(true);
         let mut w = view!(self);
-        let key = w.insert_io(fd);
+        let key = w.insert_io(IoHandle::socket(fd));
         let mut io = Io {
             w,
             slot: key.slot(),

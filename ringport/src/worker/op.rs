@@ -11,7 +11,6 @@ use std::collections::{HashSet, VecDeque};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +19,9 @@ use slab::Slab;
 
 use super::deadlines::Deadlines;
 use crate::buf::{BufPool, SendBuf};
+use crate::dir::Dir;
 use crate::key::CompletionKey;
-use crate::sys::{Cqe, Driver, Gather, OpenHow, Sub, Timespec};
+use crate::sys::{code, file_raw, Cqe, Driver, Gather, OpenHow, Raw, Sub, Timespec};
 
 /// Who receives an operation's completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub(crate) enum OpData {
         done: u64,
     },
     Open {
-        _dir: Arc<OwnedFd>,
+        _dir: Arc<Dir>,
         _path: CString,
         _how: Box<OpenHow>,
     },
@@ -250,7 +250,7 @@ impl Core {
         let id = self.ops.insert(owner, data);
         if let Err(e) = self.driver.push(sub, id.user_data()) {
             tracing::error!(worker = self.worker, "cannot queue an operation: {e}");
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            let errno = e.raw_os_error().unwrap_or(code::IO);
             self.local.push_back(Cqe {
                 user_data: id.user_data(),
                 result: -errno,
@@ -286,10 +286,10 @@ pub(crate) fn timer_parts(after: Duration) -> (OpData, Sub) {
 
 /// Opening `path` beneath `dir`; the operation owns the path, the `open_how` and a reference
 /// to the directory.
-pub(crate) fn open_parts(dir: &Arc<OwnedFd>, path: CString) -> (OpData, Sub) {
+pub(crate) fn open_parts(dir: &Arc<Dir>, path: CString) -> (OpData, Sub) {
     let how = Box::new(OpenHow::beneath());
     let sub = Sub::OpenBeneath {
-        dir: dir.as_raw_fd(),
+        dir: dir.handle().raw(),
         path: path.as_ptr(),
         how: &*how,
     };
@@ -303,7 +303,7 @@ pub(crate) fn open_parts(dir: &Arc<OwnedFd>, path: CString) -> (OpData, Sub) {
 
 /// Reading from file `fd` at `offset` into the spare capacity of `buf`; the operation owns the
 /// buffer (a `Vec`'s heap storage does not move when the `Vec` does).
-pub(crate) fn read_parts(fd: i32, offset: u64, mut buf: Vec<u8>) -> (OpData, Sub) {
+pub(crate) fn read_parts(fd: Raw, offset: u64, mut buf: Vec<u8>) -> (OpData, Sub) {
     let spare = buf.spare_capacity_mut();
     let len = spare.len().min(u32::MAX as usize) as u32;
     let sub = Sub::ReadAt {
@@ -317,7 +317,7 @@ pub(crate) fn read_parts(fd: i32, offset: u64, mut buf: Vec<u8>) -> (OpData, Sub
 
 /// Writing bytes `done..` of `buf` to file `fd` at `offset + done`; the operation owns the
 /// buffer.
-pub(crate) fn write_parts(fd: i32, offset: u64, buf: SendBuf, done: usize) -> (OpData, Sub) {
+pub(crate) fn write_parts(fd: Raw, offset: u64, buf: SendBuf, done: usize) -> (OpData, Sub) {
     let rest = &buf.as_slice()[done..];
     let sub = Sub::WriteAt {
         fd,
@@ -329,7 +329,7 @@ pub(crate) fn write_parts(fd: i32, offset: u64, buf: SendBuf, done: usize) -> (O
 }
 
 /// The operation that sends `bufs` in one call over socket `fd`, from byte `skip` of the first.
-pub(crate) fn sendv_parts(fd: i32, bufs: Vec<SendBuf>, skip: usize) -> (OpData, Sub) {
+pub(crate) fn sendv_parts(fd: Raw, bufs: Vec<SendBuf>, skip: usize) -> (OpData, Sub) {
     let slices = bufs.iter().enumerate().map(|(i, b)| {
         if i == 0 {
             &b.as_slice()[skip..]
@@ -352,7 +352,7 @@ pub(crate) fn sendv_parts(fd: i32, bufs: Vec<SendBuf>, skip: usize) -> (OpData, 
 }
 
 /// The operation that sends `out` from byte `done` on over socket `fd`.
-pub(crate) fn send_parts(fd: i32, out: Outgoing, done: u64) -> (OpData, Sub) {
+pub(crate) fn send_parts(fd: Raw, out: Outgoing, done: u64) -> (OpData, Sub) {
     match out {
         Outgoing::Buf(buf) => {
             let rest = &buf.as_slice()[done as usize..];
@@ -373,7 +373,7 @@ pub(crate) fn send_parts(fd: i32, out: Outgoing, done: u64) -> (OpData, Sub) {
         Outgoing::File { file, offset, len } => {
             let sub = Sub::SendFile {
                 sock: fd,
-                file: file.as_raw_fd(),
+                file: file_raw(&file),
                 offset: offset + done,
                 len: len - done,
             };

@@ -1,5 +1,5 @@
 //! What other threads share with a worker: its queue of posted packets, its quit and abort
-//! flags and the eventfd that wakes it (IOCP's `PostQueuedCompletionStatus`).
+//! flags and the waker that wakes it (IOCP's `PostQueuedCompletionStatus`).
 //!
 //! The queue is bounded: a post to a full queue is refused and the message handed back
 //! ([`crate::PostError`]), so a worker that is slow to drain makes its posters wait or drop,
@@ -7,11 +7,10 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use crate::sys::syscall;
+use crate::sys::{OwnedSocket, Raw, Waker};
 
 /// A custom completion packet.
 #[derive(Debug)]
@@ -19,7 +18,7 @@ pub(crate) enum Packet<M> {
     /// A message for the handler.
     Msg(M),
     /// A socket to associate with the worker (accepted or connected elsewhere).
-    Socket(OwnedFd),
+    Socket(OwnedSocket),
 }
 
 /// The cross-thread side of one worker.
@@ -29,25 +28,28 @@ pub(crate) struct Shared<M> {
     capacity: usize,
     quit: AtomicBool,
     abort: AtomicBool,
-    eventfd: OwnedFd,
+    waker: Waker,
 }
 
 impl<M> Shared<M> {
     pub(crate) fn new(capacity: usize) -> io::Result<Self> {
-        let fd = syscall!(eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC))?;
-        // SAFETY: eventfd returned a new descriptor that nothing else owns.
-        let eventfd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(Shared {
             queue: Mutex::new(VecDeque::new()),
             capacity: capacity.max(1),
             quit: AtomicBool::new(false),
             abort: AtomicBool::new(false),
-            eventfd,
+            waker: Waker::new()?,
         })
     }
 
-    pub(crate) fn eventfd(&self) -> RawFd {
-        self.eventfd.as_raw_fd()
+    /// What the worker's `PollIn` operation watches.
+    pub(crate) fn waker_raw(&self) -> Raw {
+        self.waker.raw()
+    }
+
+    /// The waker, which the worker's driver is built with.
+    pub(crate) fn waker(&self) -> &Waker {
+        &self.waker
     }
 
     /// Queues a packet and wakes the worker; a full queue hands the packet back.
@@ -79,17 +81,12 @@ impl<M> Shared<M> {
     }
 
     fn wake(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a valid u64 to our eventfd. It can only fail with
-        // EAGAIN when the counter is saturated, and then the worker is awake anyway.
-        let _ = syscall!(write(self.eventfd(), (&one as *const u64).cast(), 8));
+        self.waker.wake();
     }
 
-    /// Resets the eventfd counter (the worker is awake now).
+    /// Resets the wake-up (the worker is awake now).
     pub(crate) fn clear(&self) {
-        let mut n: u64 = 0;
-        // SAFETY: reads 8 bytes into a valid u64; EAGAIN (nothing to read) is fine.
-        let _ = syscall!(read(self.eventfd(), (&mut n as *mut u64).cast(), 8));
+        self.waker.clear();
     }
 
     /// Takes what was posted so far (at most one queue's worth: later posts wait for the next

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ringport::Io;
+use ringport::{Io, OpenFailure};
 use tracing::debug;
 
 use super::super::cache::{Entry, Identity};
@@ -54,19 +54,19 @@ pub(super) enum Body {
 
 /// The status for an error opening a file.
 pub(super) fn open_status(e: &std::io::Error) -> Status {
-    match e.raw_os_error() {
-        Some(libc::EACCES | libc::EPERM) => Status::Forbidden,
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM) => Status::Unavailable,
-        Some(
-            libc::ENOENT
-            | libc::ENOTDIR
-            | libc::EXDEV
-            | libc::ELOOP
-            | libc::ENAMETOOLONG
-            | libc::ENXIO
-            | libc::ENODEV
-            | libc::EINVAL,
-        ) => Status::NotFound,
+    match OpenFailure::of(e) {
+        OpenFailure::PermissionDenied => Status::Forbidden,
+        OpenFailure::Busy => Status::Unavailable,
+        OpenFailure::NotFound
+        | OpenFailure::Outside
+        | OpenFailure::LinkLoop
+        | OpenFailure::NameTooLong
+        | OpenFailure::NotRegular => Status::NotFound,
+        // The system's EINVAL: a name it cannot take.
+        _ if e.kind() == std::io::ErrorKind::InvalidInput && e.raw_os_error().is_some() => {
+            Status::NotFound
+        }
+        // Ours: a NUL byte in the path.
         _ if e.kind() == std::io::ErrorKind::InvalidInput => Status::BadRequest,
         _ => Status::InternalError,
     }

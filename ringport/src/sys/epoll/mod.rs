@@ -25,19 +25,18 @@ mod poller;
 mod pool;
 #[cfg(test)]
 mod tests;
-mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::timers::Timers;
 use super::{Cqe, DriverConfig, Sub};
 use crate::buf::BufPool;
 use op::{neg, Bufs, Op, Side, Step};
 use poller::Poller;
 use pool::{Job, Pool};
-use timers::Timers;
 
 /// Completions one side of one descriptor may produce per loop turn before the others get a
 /// go (multishot receive and accept are otherwise unbounded).
@@ -145,7 +144,7 @@ impl Driver {
     /// completions.
     pub(crate) fn push(&mut self, sub: Sub, user_data: u64) -> io::Result<()> {
         match sub {
-            Sub::Close { fd } => self.close(fd, user_data),
+            Sub::Close { fd, .. } => self.close(fd, user_data),
             Sub::Timeout { ts } => {
                 // SAFETY: `ts` points to the timespec owned by the operation until its final
                 // completion, which has not come yet.

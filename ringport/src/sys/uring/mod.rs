@@ -263,7 +263,7 @@ fn entry(sub: Sub) -> squeue::Entry {
             .flags(libc::MSG_NOSIGNAL as u32)
             .build(),
         Sub::Connect { fd, addr, len } => opcode::Connect::new(Fd(fd), addr, len).build(),
-        Sub::Close { fd } => opcode::Close::new(Fd(fd)).build(),
+        Sub::Close { fd, .. } => opcode::Close::new(Fd(fd)).build(),
         // The kernel reads these through the crate's pointer types: same layout (asserted above).
         Sub::Timeout { ts } => opcode::Timeout::new(ts.cast::<types::Timespec>()).build(),
         Sub::OpenBeneath { dir, path, how } => {

@@ -175,7 +175,7 @@ fn close_ends_everything_on_the_number() {
     let fd = a.into_raw_fd();
     h.push(Sub::RecvMulti { fd }, 1);
     // A stale operation left at close is cancelled, never carried over to the number's reuse.
-    h.push(Sub::Close { fd }, 2);
+    h.push(Sub::Close { fd, file: false }, 2);
     assert_eq!(res(&h.next()), (1, -libc::ECANCELED, false));
     assert_eq!(res(&h.next()), (2, 0, false));
     let (c, mut d) = pair();
@@ -187,12 +187,19 @@ fn close_ends_everything_on_the_number() {
     h.push(
         Sub::Close {
             fd: c.into_raw_fd(),
+            file: false,
         },
         4,
     );
     assert_eq!(res(&h.next()), (3, -libc::ECANCELED, false));
     assert_eq!(res(&h.next()), (4, 0, false));
-    h.push(Sub::Close { fd: 1 << 30 }, 5);
+    h.push(
+        Sub::Close {
+            fd: 1 << 30,
+            file: false,
+        },
+        5,
+    );
     assert_eq!(res(&h.next()), (5, -libc::EBADF, false));
     h.none();
 }

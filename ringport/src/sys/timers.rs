@@ -1,6 +1,7 @@
-//! Timeouts: deadlines ordered in a set; the nearest one bounds the epoll wait.
+//! Timeouts kept by a driver itself (epoll, IOCP): deadlines ordered in a set; the nearest
+//! one bounds the wait for events.
 //!
-//! No timerfd: `epoll_wait`'s millisecond timeout, rounded up so that a timer never fires
+//! No timerfd or waitable timer: the wait's millisecond timeout, rounded up so that a timer never fires
 //! early, is precise enough for connection and shutdown timers.
 
 use std::collections::{BTreeSet, HashMap};
