@@ -7,6 +7,7 @@ mod util;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 
@@ -239,6 +240,13 @@ impl Handler for Lifecycle {
     }
 }
 
+/// Whether a client resets its connection without waiting for the server: on Windows,
+/// `AcceptEx` fails for a client that reset before its accept completed, so the port never
+/// sees it (Linux's accept returns it and the handler sees the reset).
+fn may_vanish(client: &TcpStream, command: u8) -> bool {
+    command == b'r' && closed_at_accept(client.local_addr().unwrap().port())
+}
+
 /// Plays one client; returns the stream if it is to stay open until shutdown.
 fn play(client: TcpStream, command: u8, seed: u64) -> Option<TcpStream> {
     let early = closed_at_accept(client.local_addr().unwrap().port());
@@ -302,12 +310,18 @@ fn closed_runs_once_per_connection() {
             .expect("the port starts");
         let addr = port.local_addr().unwrap();
 
+        let vanishing = AtomicUsize::new(0);
         let held: Vec<TcpStream> = std::thread::scope(|s| {
             let players: Vec<_> = (0..CLIENTS)
                 .map(|i| {
+                    let vanishing = &vanishing;
                     s.spawn(move || {
                         let command = COMMANDS[i % COMMANDS.len()];
-                        play(util::connect(addr), command, seed + i as u64)
+                        let client = util::connect(addr);
+                        if may_vanish(&client, command) {
+                            vanishing.fetch_add(1, Ordering::Relaxed);
+                        }
+                        play(client, command, seed + i as u64)
                     })
                 })
                 .collect();
@@ -336,10 +350,23 @@ fn closed_runs_once_per_connection() {
                 Event::Unexpected(what) => panic!("{what}"),
             }
         }
-        assert_eq!(accepted.len(), CLIENTS);
+        if cfg!(windows) {
+            let vanishing = vanishing.load(Ordering::Relaxed);
+            assert!(
+                (CLIENTS - vanishing..=CLIENTS).contains(&accepted.len()),
+                "{} accepted of {CLIENTS}, {vanishing} of which may reset before their accept",
+                accepted.len()
+            );
+        } else {
+            assert_eq!(accepted.len(), CLIENTS);
+        }
         for key in &accepted {
             assert_eq!(closed.get(key), Some(&1), "closed calls for {key}");
         }
-        assert_eq!(closed.len(), CLIENTS, "no closed call for an unknown key");
+        assert_eq!(
+            closed.len(),
+            accepted.len(),
+            "no closed call for an unknown key"
+        );
     }
 }

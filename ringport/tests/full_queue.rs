@@ -4,6 +4,9 @@
 //! whose `RESOLVE_BENEATH` confines the open, the path) must still be intact when the kernel
 //! reads it: every timer fires, never early; every open succeeds and gives its own file; an
 //! escaping name is refused.
+//! Linux only: the submission queue is io_uring's (the IOCP driver has none to fill; its
+//! opens are tested in `sys/iocp/open`).
+#![cfg(target_os = "linux")]
 
 mod util;
 

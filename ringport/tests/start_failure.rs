@@ -3,6 +3,8 @@
 //! descriptor.
 //!
 //! The test lowers this process's descriptor limit, so it is the only test in its binary.
+//! Linux only: Windows has no descriptor limit to lower.
+#![cfg(unix)]
 
 mod util;
 

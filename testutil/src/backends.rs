@@ -20,7 +20,8 @@ impl Handler for Probe {
     fn completion(&mut self, _: &mut (), _: &mut Io<'_, ()>, _: Completion) {}
 }
 
-/// The backends to test on: io_uring and epoll where a port can start here, or only the one
+/// The backends to test on: io_uring and epoll where a port can start here (IOCP on
+/// Windows), or only the one
 /// named by `RINGPORT_BACKEND` (which then must start). Skipped backends are reported once per
 /// test binary on stderr (not captured by the test harness, so always seen).
 pub fn backends() -> Vec<Backend> {
@@ -47,6 +48,7 @@ fn probe_backends() -> Vec<Backend> {
     };
     let candidates = match forced {
         Some(backend) => vec![backend],
+        None if cfg!(windows) => vec![Backend::Iocp],
         None => vec![Backend::Uring, Backend::Epoll],
     };
     let mut usable = Vec::new();

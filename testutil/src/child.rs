@@ -1,5 +1,5 @@
 //! A server binary run as a child process: started, read for the address in its listening
-//! line, signalled, and waited for with a bound; killed if a test fails before it exits, when
+//! line, signalled (Linux: signals and `/proc` are Linux facilities), and waited for with a bound; killed if a test fails before it exits, when
 //! what it logged is printed.
 
 use std::io::{BufRead, BufReader};
@@ -97,6 +97,7 @@ impl ChildServer {
     }
 
     /// Sends `signal` to the child.
+    #[cfg(unix)]
     pub fn signal(&self, signal: i32) {
         let pid = libc::pid_t::try_from(self.pid()).unwrap();
         // SAFETY: kill(2) takes plain integers; the pid is our own child's, not yet reaped (it
@@ -126,6 +127,7 @@ impl ChildServer {
     ///
     /// # Panics
     /// If it does not.
+    #[cfg(unix)]
     #[track_caller]
     pub fn stop_cleanly(&mut self, signal: i32, limit: Duration) {
         self.signal(signal);
@@ -142,6 +144,7 @@ impl ChildServer {
     }
 
     /// Number of open descriptors of the child.
+    #[cfg(unix)]
     pub fn fd_count(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("/proc/PID/fd")
@@ -149,11 +152,13 @@ impl ChildServer {
     }
 
     /// The child's resident memory in bytes.
+    #[cfg(unix)]
     pub fn rss(&self) -> u64 {
         rss_of(self.pid())
     }
 
     /// Whether the child has a handler for `signal` (`SigCgt` in `/proc/PID/status`).
+    #[cfg(unix)]
     pub fn catches(&self, signal: i32) -> bool {
         let mask = proc_status(self.pid(), "SigCgt:")
             .map(|hex| u64::from_str_radix(hex.trim(), 16).expect("a hex signal mask"))
@@ -208,6 +213,7 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
 }
 
 /// The resident memory of process `pid` in bytes (`VmRSS`).
+#[cfg(unix)]
 pub fn rss_of(pid: u32) -> u64 {
     let kib: u64 = proc_status(pid, "VmRSS:")
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
@@ -216,6 +222,7 @@ pub fn rss_of(pid: u32) -> u64 {
 }
 
 /// The value of field `key` in `/proc/PID/status`.
+#[cfg(unix)]
 fn proc_status(pid: u32, key: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
     status

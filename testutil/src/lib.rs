@@ -62,9 +62,12 @@ pub mod files;
 mod net;
 mod stream;
 mod wait;
+mod wine;
 
 pub use backends::{backends, each_backend};
-pub use child::{rss_of, wait_child, ChildServer, START_BOUND};
+#[cfg(unix)]
+pub use child::rss_of;
+pub use child::{wait_child, ChildServer, START_BOUND};
 pub use crowd::{half_close_sizes, round_all_at_once, HALF_CLOSE_SIZES};
 pub use echo::{
     read_stream_to_end, round_trip, write_stream, write_until_stalled, BusyClients, End, STALL,
@@ -78,3 +81,4 @@ pub use stream::{assert_bytes, fill, payload, seed};
 pub use wait::{
     eventually, join, settled, shutdown_and_join, wait_until, within, EVENTUALLY, SHUTDOWN_BOUND,
 };
+pub use wine::{under_wine, wine_differs};

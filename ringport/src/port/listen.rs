@@ -71,6 +71,12 @@ fn tcp(addr: SocketAddr, backlog: i32) -> io::Result<Socket> {
 }
 
 fn unix(path: &Path, backlog: i32) -> io::Result<Socket> {
+    if cfg!(windows) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Unix-domain listeners are Linux only",
+        ));
+    }
     let socket = stream_socket(Domain::UNIX, None)?;
     let addr = SockAddr::unix(path)?;
     socket.bind(&addr).map_err(|e| {

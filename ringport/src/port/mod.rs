@@ -102,7 +102,7 @@ impl PortBuilder {
     /// that died is refused, not removed: another server may be using it); the port removes
     /// the socket file when it stops.
     ///
-    /// Platform specific: Linux.
+    /// Platform specific: Linux; on Windows the port fails to start (`Unsupported`).
     pub fn listen_unix(mut self, path: impl AsRef<Path>) -> Self {
         self.listen.push(Endpoint::Unix(path.as_ref().to_owned()));
         self

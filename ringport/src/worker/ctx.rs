@@ -87,8 +87,15 @@ impl<'a, C> WorkerIo<'a, C> {
     /// [`WorkerIo::connect`] does over TCP.
     ///
     /// # Errors
-    /// When no socket can be created, or `path` is too long for a socket address.
+    /// When no socket can be created, or `path` is too long for a socket address; on Windows
+    /// always (`Unsupported`: Linux only).
     pub fn connect_unix(&mut self, path: impl AsRef<Path>, conn: C) -> io::Result<CompletionKey> {
+        if cfg!(windows) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "Unix-domain connections are Linux only",
+            ));
+        }
         let addr = SockAddr::unix(path)?;
         let socket = stream_socket(Domain::UNIX, None)?;
         Ok(self.connect_socket(socket, addr, conn))

@@ -27,7 +27,10 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .parent()
         .and_then(|deps| deps.parent())
         .expect("target/PROFILE/deps");
-    let path = dir.join("examples").join(name);
+    let path = dir
+        .join("examples")
+        .join(name)
+        .with_extension(std::env::consts::EXE_EXTENSION);
     assert!(
         path.exists(),
         "{} is missing: build it with `cargo build -p ringport --example {name}`",
