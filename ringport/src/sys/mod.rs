@@ -3,19 +3,23 @@
 //! Every backend provides a `Driver` created on its worker thread that:
 //! - takes [`Sub`]missions, each tagged with the `user_data` of the operation that owns it
 //!   (bit 63 of `user_data` is the backend's own: the worker never sets it);
-//! - [`Driver::wait`]s: submits what was queued and waits for at least one completion (one system
+//! - `wait`s: submits what was queued and waits for at least one completion (one system
 //!   call per loop turn), appending [`Cqe`]s to a caller-owned batch;
-//! - takes back the provided receive buffers the worker [`Driver::recycle`]s;
-//! - never owns memory the kernel reads or writes for an operation (see [`Sub`]);
+//! - takes back the provided receive buffers the worker `recycle`s;
+//! - never frees memory the kernel reads or writes for an operation before that operation's
+//!   final completion (see [`Sub`]);
 //! - reports which backend it is.
 //!
-//! Backends: [`uring`] (io_uring, the fast path) and [`epoll`] (readiness with emulated
-//! completions, the fallback). Results mean the same on both (`-errno`, 0 for EOF, `-ECANCELED`,
-//! `-ETIME`). Descriptors given to operations are non-blocking sockets (epoll's `connect` and
-//! `accept` rely on it).
+//! Backends: on Linux [`uring`] (io_uring, the fast path) and [`epoll`] (readiness with
+//! emulated completions, the fallback), in `linux.rs`; on Windows [`iocp`] (I/O completion
+//! ports), in `windows.rs`. The two platform files hold the same names with the same meanings
+//! (descriptors or handles, error codes, the waker, signals, limits, confined opens). Results
+//! mean the same everywhere: bytes or a new descriptor (≥ 0), 0 for EOF, `-code` for an error,
+//! where `code` is the platform's (`errno`, or a Win32/Winsock code) and the ones the worker
+//! tells apart are named in `code`. Descriptors given to operations are non-blocking sockets.
 //!
-//! The rest of the crate never names a platform: it speaks [`Sub`] and [`Cqe`]. Runtime fallback
-//! between backends is the [`Driver`] enum (no trait objects on the hot path).
+//! The rest of the crate never names a platform: it speaks [`Sub`] and [`Cqe`]. Runtime
+//! fallback between Linux backends is the `Driver` enum (no trait objects on the hot path).
 
 use std::time::Duration;
 
@@ -66,11 +70,12 @@ compile_error!("ringport runs on Linux (io_uring, epoll) and Windows (IOCP)");
 ///
 /// **Ownership rule**: every pointer in a submission points into memory owned by the
 /// operation's entry in the worker's table (a send buffer, a path, a socket address, a
-/// [`Timespec`], an [`OpenHow`]), boxed or heap-allocated so that it does not move, and that
+/// [`Timespec`], an `OpenHow`), boxed or heap-allocated so that it does not move, and that
 /// entry is freed only by the operation's **final** completion. So whatever the kernel reads or
 /// writes stays valid for as long as the kernel may touch it, whenever it copies it (at
 /// submission, at a retry from io-wq, or never), on every path: full queues, errors and
-/// cancellation included. Backends never own such memory themselves.
+/// cancellation included. The only memory a backend owns for an operation is its own
+/// bookkeeping (IOCP's OVERLAPPED), freed when the kernel has said it is done with it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sub {
     /// Multishot accept on a listening socket.
