@@ -43,8 +43,8 @@ pub(crate) fn stat_beneath(root: &Dir, path: &[u8]) -> Option<Identity> {
 #[derive(Debug)]
 pub(crate) struct Folder(File);
 
-/// What a successful open found: `openat2` opens folders too.
-pub(crate) fn found(file: io::Result<File>) -> io::Result<Found> {
+/// What an open found: `openat2` opens folders too (`root` and `path` are not needed here).
+pub(crate) fn found(file: io::Result<File>, _root: &Dir, _path: &[u8]) -> io::Result<Found> {
     let file = file?;
     let meta = file.metadata()?;
     Ok(if meta.is_dir() {

@@ -44,6 +44,18 @@ pub(super) struct Job {
     step: Step,
 }
 
+impl Job {
+    /// The path the step opens, relative to the served folder.
+    fn path(&self) -> Vec<u8> {
+        match &self.step {
+            Step::Target | Step::List => self.target.relative(),
+            Step::Index => self.target.child("index.html"),
+            Step::Side { coding, name } => with_suffix(name, coding.extension()),
+            Step::Original { name } => name.clone(),
+        }
+    }
+}
+
 /// What a response's body comes from.
 pub(super) enum Body {
     /// An open file, sent with `send_file`.
@@ -187,7 +199,8 @@ impl HttpServer {
         let Some(mut job) = conn.job.take() else {
             return;
         };
-        let found = match (sys::found(result), &job.step) {
+        let found = sys::found(result, &self.shared.root, &job.path());
+        let found = match (found, &job.step) {
             (Ok(found), _) => found,
             (Err(_), Step::Index) if self.cfg().list => {
                 job.step = Step::List;
