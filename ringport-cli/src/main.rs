@@ -1,10 +1,16 @@
 //! `ringport`: the completion-port servers, the load generator and backend information.
+//!
+//! The measurement subcommands (`bench`, `compare`, `model-server`) exist on Linux only: they
+//! measure with Linux facilities (`/proc`, rusage, `splice`, CPU pinning, epoll).
 
+#[cfg(target_os = "linux")]
 mod bench;
+#[cfg(target_os = "linux")]
 mod compare;
 mod echo;
 mod info;
 mod logging;
+#[cfg(target_os = "linux")]
 mod model_server;
 mod port_args;
 mod serve;
@@ -14,7 +20,8 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// ringport: high-performance servers on a completion port (IOCP semantics on io_uring).
+/// ringport: high-performance servers on a completion port (IOCP semantics: io_uring or epoll
+/// on Linux, I/O completion ports on Windows).
 ///
 /// With no subcommand, `ringport [DIR] [FLAGS]` is `ringport serve [DIR] [FLAGS]`: it serves
 /// the current folder on 127.0.0.1:8182.
@@ -31,6 +38,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of its variants does not matter (and differs by platform).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The file server (the default): the second article's nc protocol (send a file name
@@ -40,15 +49,18 @@ enum Command {
     /// The echo server of the first article: every byte received is sent back.
     Echo(echo::Args),
     /// Load generator: echo ping-pong and file downloads, every byte verified, latency percentiles.
+    #[cfg(target_os = "linux")]
     #[command(subcommand)]
     Bench(bench::Command),
     /// The server models of the article side by side: thread per connection, thread pool,
     /// epoll reactor and the completion port, measured from 1 to 10,000 connections (table,
     /// JSON, SVG charts and an HTML report).
+    #[cfg(target_os = "linux")]
     Compare(compare::Args),
-    /// Which backend this machine gets and why; the io_uring features probed.
+    /// Which backend this machine gets and why (on Linux, the io_uring features probed).
     Info(info::Args),
     /// One server model in a process of its own (started by `ringport compare`).
+    #[cfg(target_os = "linux")]
     #[command(hide = true)]
     ModelServer(model_server::Args),
 }
@@ -84,9 +96,12 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Echo(args) => echo::run(args),
+        #[cfg(target_os = "linux")]
         Command::Bench(cmd) => bench::run(cmd),
+        #[cfg(target_os = "linux")]
         Command::Compare(args) => compare::run_compare(args),
         Command::Info(args) => info::run(args),
+        #[cfg(target_os = "linux")]
         Command::ModelServer(args) => model_server::run(args),
     }
 }
@@ -120,9 +135,28 @@ mod tests {
     #[test]
     fn explicit_subcommands_and_help_stay() {
         assert_eq!(parsed("ringport -v echo"), ["ringport", "-v", "echo"]);
-        assert_eq!(parsed("ringport bench echo"), ["ringport", "bench", "echo"]);
+        assert_eq!(parsed("ringport info"), ["ringport", "info"]);
         assert_eq!(parsed("ringport --help"), ["ringport", "--help"]);
         assert_eq!(parsed("ringport -q info"), ["ringport", "-q", "info"]);
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn measurement_subcommands_on_linux() {
+        assert_eq!(parsed("ringport bench echo"), ["ringport", "bench", "echo"]);
+        assert_eq!(parsed("ringport compare"), ["ringport", "compare"]);
+    }
+
+    /// Elsewhere they do not exist: the name is a folder to serve, and help does not list them.
+    #[test]
+    #[cfg(not(target_os = "linux"))]
+    fn no_measurement_subcommands_elsewhere() {
+        assert_eq!(parsed("ringport bench"), ["ringport", "serve", "bench"]);
+        let help = Cli::command().render_help().to_string();
+        for gone in ["bench", "compare", "model-server"] {
+            assert!(!help.contains(gone), "{gone} in {help}");
+        }
+        assert!(help.contains("echo") && help.contains("serve") && help.contains("info"));
     }
 }

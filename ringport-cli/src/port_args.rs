@@ -7,22 +7,32 @@ use ringport_servers::PortSettings;
 
 use crate::info::default_workers;
 
+/// The `--backend` help: the backends of this platform.
+#[cfg(target_os = "linux")]
+pub const BACKENDS: &str = "Backend: auto (io_uring, else epoll), uring or epoll";
+/// The `--backend` help: the backends of this platform.
+#[cfg(windows)]
+pub const BACKENDS: &str = "Backend: auto or iocp (I/O completion ports, the only one here)";
+
 /// How a server's port runs (flattened into `serve` and `echo`).
 #[derive(Debug, clap::Args)]
 pub struct PortArgs {
     /// Worker threads (default: available CPUs).
     #[arg(long, default_value_t = default_workers())]
     threads: usize,
-    /// Backend: auto, uring or epoll.
-    #[arg(long, env = Backend::ENV, default_value = "auto")]
+    // The help text is the platform's (`BACKENDS`).
+    #[arg(long, env = Backend::ENV, default_value = "auto", help = BACKENDS)]
     backend: Backend,
     /// Submission queue entries per worker ring: a tuning knob (any size works, a full queue
-    /// is submitted early; larger ones save system calls under bursts).
+    /// is submitted early; larger ones save system calls under bursts). Linux only: IOCP has
+    /// no submission queue.
+    #[cfg_attr(not(target_os = "linux"), arg(hide = true))]
     #[arg(long, default_value_t = PortBuilder::DEFAULT_ENTRIES, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=32768))]
     ring_entries: u32,
-    /// Seconds that shutdown (SIGINT/SIGTERM) lets connections finish before resetting them
-    /// (0: reset at once). A second signal resets them at once.
+    /// Seconds that shutdown (SIGINT/SIGTERM; on Windows Ctrl+C, Ctrl+Break, console close)
+    /// lets connections finish before resetting them (0: reset at once). A second one resets
+    /// them at once.
     #[arg(long, default_value = "10", value_name = "SECS", value_parser = timeout)]
     shutdown_timeout: Timeout,
     /// Seconds a send or file transfer may make no progress (the client reads nothing) before

@@ -4,6 +4,9 @@
 //!
 //! Chromium (Debian's `chromium`, installed by `.ci/run`) is required: without it the test
 //! fails, unless `RINGPORT_SKIP_BROWSER=1` says on purpose that this machine has none.
+// Linux only: `ringport compare` exists only on Linux (it measures with /proc and CPU pinning),
+// and the report is rendered by headless Chromium.
+#![cfg(target_os = "linux")]
 
 mod util;
 

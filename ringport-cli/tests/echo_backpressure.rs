@@ -2,6 +2,8 @@
 //! backpressure, so the client's writes stop far below 100 MiB and the server's resident
 //! memory stays bounded; other clients are served meanwhile; then the client reads, the whole
 //! 100 MiB comes back verified, and the server still serves a new client.
+// Unix only: reads the child's resident memory from /proc and stops it with SIGTERM.
+#![cfg(unix)]
 
 mod util;
 

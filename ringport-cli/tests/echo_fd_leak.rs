@@ -1,6 +1,9 @@
 //! `ringport echo` closes the descriptor of every connection once its client has gone: the
 //! child's descriptor count returns to where it was before the clients came, whichever way
 //! they left (EOF, half-close, reset, reset while the server was still sending).
+// Unix only: counts the child's descriptors in /proc/PID/fd (Windows cannot count another
+// process's handles this way).
+#![cfg(unix)]
 
 mod util;
 

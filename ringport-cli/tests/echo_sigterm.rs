@@ -1,6 +1,9 @@
 //! `ringport echo` and SIGTERM: with clients mid-transfer, one that sends without reading and
 //! idle ones, the process exits with status 0 within a bound; every client's echo up to the
 //! end is correct, and idle clients see a clean EOF.
+// Unix only: sends SIGTERM to the child (Windows has no signals; Ctrl+C events need a shared
+// console).
+#![cfg(unix)]
 
 mod util;
 

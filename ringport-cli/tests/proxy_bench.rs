@@ -1,6 +1,8 @@
 //! The `proxy` example of the core crate in front of `ringport echo`, driven by the project's
 //! own load generator (`ringport bench echo`): every echoed byte is verified by the load
 //! generator, at 1 and at 500 connections, with no error.
+// Linux only: drives the proxy with `ringport bench`, which exists only on Linux.
+#![cfg(target_os = "linux")]
 
 mod util;
 

@@ -4,6 +4,8 @@
 //! log line saying why and serve correctly; `--backend uring` must fail at once, clearly.
 //!
 //! x86_64 only (the filter names x86_64 syscall numbers); elsewhere this file is empty.
+// Linux only: a seccomp filter that blocks io_uring, and the epoll fallback.
+#![cfg(target_os = "linux")]
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 mod util;

@@ -1,6 +1,8 @@
 //! The send timeout: a client that stops reading cannot hold its connection, its socket or
 //! its file. `--send-timeout 1` resets such a connection about a second after its last
 //! progress, also during a graceful close, while the server serves everyone else.
+// Unix only: counts the child's descriptors in /proc/PID/fd.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,5 +1,7 @@
 //! Short of file descriptors: the servers keep serving the connections they have, do not spin
 //! while they cannot accept, and accept again once descriptors are free.
+// Linux only: lowers RLIMIT_NOFILE with libc and reads the child's CPU time from /proc.
+#![cfg(target_os = "linux")]
 
 mod util;
 

@@ -1,6 +1,9 @@
 //! `ringport serve` holds as many descriptors after a batch of clients of every kind (files,
 //! refusals, special files, abandoned transfers, busy and idle clients) as before it: counted
 //! in `/proc/PID/fd` of the binary.
+// Unix only: counts the child's descriptors in /proc/PID/fd, serves a Unix symlink and stops the
+// child with SIGTERM.
+#![cfg(unix)]
 
 mod util;
 

@@ -3,6 +3,8 @@
 //! connection once replies pile up and stops receiving once unframed bytes do, so its memory
 //! stays within a few megabytes, whatever the client sends; others are served meanwhile; and
 //! the send timeout ends the flood's connection.
+// Unix only: reads the child's resident memory from /proc.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,6 +1,8 @@
 //! `ringport serve` over HTTP with the real clients (Debian packages, installed by `.ci/run`):
 //! curl and wget download, revalidate, resume and decode; headless Chromium opens a `--list`
 //! folder page, and every link on it gives that file's bytes. A missing tool fails the test.
+// Unix only: the real curl, wget, gzip and Chromium of the Debian host.
+#![cfg(unix)]
 
 mod util;
 

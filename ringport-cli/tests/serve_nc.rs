@@ -1,5 +1,7 @@
 //! The article's flow with the real `nc` (netcat-openbsd) against the real binary:
 //! `echo NAME | nc -q1 127.0.0.1 PORT > copy`, and the copy is the file.
+// Unix only: the real `nc` (netcat-openbsd) of the Debian host.
+#![cfg(unix)]
 
 mod util;
 

@@ -1,6 +1,8 @@
 //! `ringport serve` stops on SIGTERM and SIGINT with status 0: at once when idle, and within
 //! its shutdown timeout during 50 transfers, each of which either finishes or is cut (a true
 //! prefix, then the close). Nothing hangs.
+// Unix only: SIGTERM and SIGINT sent to the child.
+#![cfg(unix)]
 
 mod util;
 

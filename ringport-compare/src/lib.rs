@@ -12,6 +12,12 @@
 //! The results come out as a Markdown table ([`markdown`]), JSON ([`Results::to_json`], the
 //! schema of [`Results`] and [`Point`]), SVG charts and an offline `index.html`
 //! ([`write_outputs`]).
+//!
+//! # Platforms
+//! Linux only: it reads what the server spent from `/proc` (CPU time, context switches, peak
+//! memory, threads), pins processes with `sched_setaffinity` and names the kernel with
+//! `uname`. On other platforms the crate is empty.
+#![cfg(target_os = "linux")]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod charts;

@@ -33,6 +33,12 @@
 //! assert_eq!(report.outcome.verify_errors, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Platforms
+//! Linux only: the server's CPU time and threads come from `/proc/PID/stat`, `/proc/PID/task`
+//! and `sysconf(_SC_CLK_TCK)`, and the download client drains bodies through a pipe
+//! (`splice`). On other platforms the crate is empty.
+#![cfg(target_os = "linux")]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod control;

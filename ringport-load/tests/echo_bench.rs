@@ -1,5 +1,7 @@
 //! The echo load generator against a real echo server (in-process), and against a broken one
 //! whose errors it must catch. Runs on every backend this machine has.
+// Linux only, like ringport-load itself (it measures with Linux facilities).
+#![cfg(target_os = "linux")]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,6 +1,8 @@
 //! The download benchmark against the real file server (in-process) and against small HTTP
 //! servers on plain threads, correct and broken: the checks must pass on good replies and
 //! catch bad ones. Runs on every backend this machine has.
+// Linux only, like ringport-load itself (it measures with Linux facilities).
+#![cfg(target_os = "linux")]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

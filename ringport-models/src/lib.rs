@@ -31,6 +31,12 @@
 //! server.stop()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Platforms
+//! Linux only: the models are the article's Linux servers (an epoll reactor through `mio`,
+//! `sendfile`, `openat2` confinement, the io_uring and epoll backends side by side). On other
+//! platforms the crate is empty.
+#![cfg(target_os = "linux")]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod blocking;

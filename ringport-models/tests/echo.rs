@@ -1,6 +1,8 @@
 //! Every model's echo service passes the echo tests of ringport's own server: every byte
 //! back in order on its own connection, for random sizes, half-closes, clients that stop
 //! reading, and a thousand connections.
+// Linux only, like ringport-models itself (it measures with Linux facilities).
+#![cfg(target_os = "linux")]
 
 mod util;
 

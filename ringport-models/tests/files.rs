@@ -1,6 +1,8 @@
 //! Every model's file service passes the download tests of `ringport serve`: whole files of
 //! every size byte for byte, requests in order one after another or pipelined, refusals in
 //! the same words, nothing outside the served folder, and a thousand clients.
+// Linux only, like ringport-models itself (it measures with Linux facilities).
+#![cfg(target_os = "linux")]
 
 mod util;
 

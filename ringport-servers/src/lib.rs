@@ -8,5 +8,6 @@ pub mod echo;
 pub mod files;
 pub mod http;
 mod settings;
+mod sys;
 
 pub use settings::PortSettings;

@@ -1,6 +1,10 @@
 //! Nothing outside the served folder is ever sent: hostile names are each answered with one
 //! refusal line, the marker of a secret file beside the folder never shows up, special files
 //! are refused without blocking, and the connection goes on serving afterwards.
+// Unix only: escapes through Unix symlinks and `/proc/self/root` magic links, and special files
+// (FIFO, device node, Unix socket) made with libc; Windows confinement is tested by ringport's
+// open tests and wine-ci's windows_exe.
+#![cfg(unix)]
 
 mod util;
 

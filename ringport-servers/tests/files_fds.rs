@@ -4,6 +4,9 @@
 //!
 //! The tests here count `/proc/self/fd`, so they take turns ([`util::fd_counting`]) and keep no
 //! client socket open when they count; this file holds nothing else.
+// Unix only: serves FIFOs (libc `mkfifo`) and Unix symlinks among its requests, and lists
+// `/proc/self/fd` on failure.
+#![cfg(unix)]
 
 mod util;
 

@@ -2,6 +2,9 @@
 //! request line at all, the nc protocol's refusal), no byte from outside the served folder
 //! ever comes back, terminal escapes never reach the access log raw, and the server keeps
 //! serving.
+// Unix only: hostile targets through Unix symlinks, `/proc` magic links, a FIFO (libc `mkfifo`)
+// and a Unix socket in the served folder.
+#![cfg(unix)]
 
 mod util;
 

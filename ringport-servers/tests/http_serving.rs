@@ -392,8 +392,9 @@ fn the_cache_never_serves_a_changed_file() {
         std::fs::rename(&tmp, &path).unwrap();
     };
     let rewrite = |content: &[u8]| {
-        let f = std::fs::File::options().write(true).open(&path).unwrap();
-        std::os::unix::fs::FileExt::write_all_at(&f, content, 0).unwrap();
+        // In place, from offset 0, without truncating: the same file, the same size.
+        let mut f = std::fs::File::options().write(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut f, content).unwrap();
         f.set_modified(old).unwrap();
     };
     each_backend(|backend| {

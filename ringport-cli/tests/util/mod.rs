@@ -45,7 +45,9 @@ pub fn serve(dir: &Path, backend: Backend, extra: &[&str]) -> ChildServer {
         .args(extra);
     let serve = ChildServer::start(&mut cmd, "ringport serve");
     // The handlers are installed before the banner (serve_signals tests that); waiting for
-    // them keeps the other tests that signal the binary about its shutdown alone.
+    // them keeps the other tests that signal the binary about its shutdown alone. (Windows has
+    // no signal dispositions to read, and its tests send no signals.)
+    #[cfg(unix)]
     wait_until(
         START_BOUND,
         "ringport serve catches SIGINT and SIGTERM",
@@ -70,6 +72,7 @@ pub fn kind_name(backend: Backend) -> &'static str {
     match backend {
         Backend::Uring => "io_uring",
         Backend::Epoll => "epoll",
+        Backend::Iocp => "iocp",
         _ => "auto",
     }
 }

@@ -41,6 +41,8 @@ impl Refusal {
             OpenFailure::NameTooLong => Refusal::NameTooLong,
             OpenFailure::PermissionDenied => Refusal::PermissionDenied,
             OpenFailure::Busy => Refusal::Busy,
+            // Windows opens only files beneath a folder: a folder fails with this kind.
+            _ if e.kind() == io::ErrorKind::IsADirectory => Refusal::NotRegular,
             _ if e.kind() == io::ErrorKind::InvalidInput => Refusal::NoSuchFile,
             _ => Refusal::Other,
         }
@@ -98,14 +100,15 @@ mod tests {
     }
 
     #[test]
-    fn maps_errno() {
+    fn maps_system_errors() {
+        use crate::sys::code;
         let e = |n| io::Error::from_raw_os_error(n);
-        assert_eq!(
-            Refusal::from_open_error(&e(libc::ENOENT)),
-            Refusal::NoSuchFile
-        );
-        assert_eq!(Refusal::from_open_error(&e(libc::EXDEV)), Refusal::Outside);
-        assert_eq!(Refusal::from_open_error(&e(libc::ELOOP)), Refusal::LinkLoop);
-        assert_eq!(Refusal::from_open_error(&e(libc::EMFILE)), Refusal::Busy);
+        let refusal = |n| Refusal::from_open_error(&e(n));
+        assert_eq!(refusal(code::NOT_FOUND), Refusal::NoSuchFile);
+        assert_eq!(refusal(code::OUTSIDE), Refusal::Outside);
+        assert_eq!(refusal(code::LINK_LOOP), Refusal::LinkLoop);
+        assert_eq!(refusal(code::TOO_MANY), Refusal::Busy);
+        let folder = io::Error::new(io::ErrorKind::IsADirectory, "not a regular file");
+        assert_eq!(Refusal::from_open_error(&folder), Refusal::NotRegular);
     }
 }

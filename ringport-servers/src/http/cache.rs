@@ -20,17 +20,25 @@
 //! thread (like nginx's `open_file_cache` checks); paths just served are in the kernel's dentry
 //! cache.
 //!
+//! Platform specific: Windows has no `statat`; the path is joined to the folder's (only a
+//! path that passed routing and a plain-name check) and opened for its attributes, following
+//! links as `statat` does, and the identity is the volume serial number, file index, size,
+//! last write time and change time (`ChangeTime`, which moves on every write and no user can
+//! set), read from the handle. The same reasoning holds: the stat never serves anything.
+//!
 //! **Bounded.** At most `capacity` bytes of file content per worker (the `--cache-size`
 //! flag divided among workers), files of at most `max_file` bytes; when full, the oldest
 //! entries go first (FIFO). Entries that fail revalidation are dropped at once.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{File, Metadata};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ringport::Dir;
+
 use super::response::FileHead;
+use crate::sys;
 
 /// How old a file's timestamps must be for it to be cached.
 pub const SETTLE: Duration = Duration::from_secs(2);
@@ -38,43 +46,27 @@ pub const SETTLE: Duration = Duration::from_secs(2);
 /// What identifies a file's bytes: if all of it is unchanged, so are they.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Identity {
-    /// Device.
+    /// Device (Windows: volume serial number).
     pub dev: u64,
-    /// Inode.
+    /// Inode (Windows: file index).
     pub ino: u64,
     /// Size in bytes.
     pub size: u64,
     /// Modification time (seconds, nanoseconds).
     pub mtime: (i64, u32),
-    /// Change time (seconds, nanoseconds).
+    /// Change time (seconds, nanoseconds; Windows: `ChangeTime`).
     pub ctime: (i64, u32),
 }
 
 impl Identity {
-    /// From `fstat` of an open file.
-    pub fn of(meta: &std::fs::Metadata) -> Self {
-        Identity {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec() as u32),
-            ctime: (meta.ctime(), meta.ctime_nsec() as u32),
-        }
+    /// Of an open file (`meta` is its metadata).
+    pub fn of(file: &File, meta: &Metadata) -> Self {
+        sys::identity(file, meta)
     }
 
-    /// From `stat` of a path beneath `dir`, if it is a regular file.
-    pub fn stat_at(dir: impl AsFd, path: &[u8]) -> Option<Self> {
-        let st = rustix::fs::statat(dir, path, rustix::fs::AtFlags::empty()).ok()?;
-        if !rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() {
-            return None;
-        }
-        Some(Identity {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: u64::try_from(st.st_size).ok()?,
-            mtime: (st.st_mtime, st.st_mtime_nsec as u32),
-            ctime: (st.st_ctime, st.st_ctime_nsec as u32),
-        })
+    /// Of the file at `path` beneath `root` (following links), if it is a regular file.
+    pub fn stat_at(root: &Dir, path: &[u8]) -> Option<Self> {
+        sys::stat_beneath(root, path)
     }
 
     /// Whether both timestamps are at least `settle` older than `now`.
@@ -141,9 +133,9 @@ impl Cache {
     }
 
     /// The entry for `path`, if its file on disk (`stat` beneath `dir`) is still the one cached.
-    pub fn get(&mut self, dir: impl AsFd, path: &[u8]) -> Option<&Entry> {
+    pub fn get(&mut self, root: &Dir, path: &[u8]) -> Option<&Entry> {
         let cached = self.entries.get(path)?.identity;
-        if Identity::stat_at(dir, path) != Some(cached) {
+        if Identity::stat_at(root, path) != Some(cached) {
             self.remove(path);
             return None;
         }
@@ -208,14 +200,14 @@ mod tests {
     use crate::http::response::{FileFacts, FileHead};
     use std::fs::File;
 
-    struct Dir(std::path::PathBuf);
-    impl Drop for Dir {
+    struct Tmp(std::path::PathBuf);
+    impl Drop for Tmp {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
-    fn tmp() -> (Dir, File) {
+    fn tmp() -> (Tmp, Dir) {
         let p = std::env::temp_dir().join(format!(
             "ringport-cache-{}-{:?}",
             std::process::id(),
@@ -223,8 +215,8 @@ mod tests {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir(&p).unwrap();
-        let d = File::open(&p).unwrap();
-        (Dir(p), d)
+        let d = Dir::open(&p).unwrap();
+        (Tmp(p), d)
     }
 
     fn entry(identity: Identity, bytes: &[u8]) -> Entry {

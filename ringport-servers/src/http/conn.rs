@@ -37,6 +37,7 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// no partial segment leaves between `sendfile` rounds, and the cork comes off when the file is
 /// sent. Measured (`docs/BENCHMARKS.md`): 1.06–1.7× the MB/s for 256 MiB bodies, but twice the
 /// CPU per request for 64 KiB and 1 MiB bodies over 50 connections, hence only large bodies.
+/// Windows has no cork: there this changes nothing.
 pub const CORK_AT: u64 = 16 << 20;
 
 /// What every worker's HTTP side shares.
@@ -177,7 +178,7 @@ impl HttpServer {
                 conn.files -= 1;
                 if conn.files == 0 && conn.corked {
                     conn.corked = false;
-                    let _ = rustix::net::sockopt::set_tcp_cork(io.socket(), false);
+                    crate::sys::set_cork(io.socket(), false);
                 }
             }
             Completion::Opened(result) => self.opened(conn, io, result),
@@ -329,7 +330,7 @@ impl HttpServer {
             io.close();
             return;
         }
-        let _ = rustix::net::shutdown(io.socket(), rustix::net::Shutdown::Write);
+        let _ = socket2::SockRef::from(&io.socket()).shutdown(std::net::Shutdown::Write);
         conn.phase = Phase::Lingering;
         arm(conn, io, Wait::Lingering, Instant::now() + LINGER);
     }

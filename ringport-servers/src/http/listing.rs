@@ -4,15 +4,19 @@
 //! The folder is read on the worker thread (`getdents64` and one `fstatat` per entry without
 //! following links: a link's own size and date, nothing about what it points to), at most
 //! [`MAX_ENTRIES`] entries; the page says how many were left out.
+//!
+//! Platform specific: on Windows the folder is read by path (`FindFirstFileW` through
+//! `read_dir`), after checks that it lies beneath the served folder, and reparse points
+//! (symbolic links, junctions) are left out, since they are never served there.
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::time::{Duration, UNIX_EPOCH};
 
 use percent_encoding::percent_encode;
-use rustix::fs::{AtFlags, Dir, FileType};
+use ringport::Dir;
 
 use super::path::SEGMENT;
+use crate::sys::{self, Folder};
 
 /// Most entries listed.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -32,36 +36,32 @@ pub struct Item {
     pub modified: i64,
 }
 
-/// Reads the folder `dir` (taken and closed): its entries, and how many more were left out.
+/// Reads `folder` (taken and closed), found at `rel` beneath `root`: its entries, and how
+/// many more were left out.
 ///
 /// # Errors
 /// When it cannot be read.
-pub fn read(dir: File, hidden: bool) -> std::io::Result<(Vec<Item>, usize)> {
-    let mut d = Dir::new(dir)?;
-    let fd = d.fd()?.try_clone_to_owned()?;
+pub(crate) fn read(
+    folder: Folder,
+    root: &Dir,
+    rel: &[u8],
+    hidden: bool,
+) -> std::io::Result<(Vec<Item>, usize)> {
+    let mut entries = sys::entries(folder, root, rel)?;
     let mut items = Vec::new();
     let mut left_out = 0;
-    while let Some(entry) = d.read() {
+    while let Some(entry) = entries.next() {
         let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name == b"." || name == b".." || (!hidden && name.starts_with(b".")) {
+        if !hidden && entry.name().starts_with(b".") {
             continue;
         }
         if items.len() >= MAX_ENTRIES {
             left_out += 1;
             continue;
         }
-        let Ok(st) = rustix::fs::statat(&fd, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) else {
-            continue;
-        };
-        let kind = FileType::from_raw_mode(st.st_mode);
-        items.push(Item {
-            name: name.to_vec(),
-            dir: kind.is_dir(),
-            link: kind.is_symlink(),
-            size: u64::try_from(st.st_size).unwrap_or(0),
-            modified: st.st_mtime,
-        });
+        if let Some(item) = entries.item(entry) {
+            items.push(item);
+        }
     }
     items.sort_by(|a, b| b.dir.cmp(&a.dir).then_with(|| a.name.cmp(&b.name)));
     Ok((items, left_out))

@@ -3,7 +3,6 @@
 //! listing).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use super::super::range::{self, Ranged};
 use super::super::request::{Method, Request};
 use super::super::response::{self, ErrorExtras, FileFacts, FileHead, Persist, Status};
 use super::{HttpConn, HttpServer, CORK_AT};
+use crate::sys::{self, Folder, Found};
 
 /// Which open a request is waiting for.
 #[derive(Debug)]
@@ -42,6 +42,18 @@ pub(super) struct Job {
     target: Target,
     persist: Persist,
     step: Step,
+}
+
+impl Job {
+    /// The path the step opens, relative to the served folder.
+    fn path(&self) -> Vec<u8> {
+        match &self.step {
+            Step::Target | Step::List => self.target.relative(),
+            Step::Index => self.target.child("index.html"),
+            Step::Side { coding, name } => with_suffix(name, coding.extension()),
+            Step::Original { name } => name.clone(),
+        }
+    }
 }
 
 /// What a response's body comes from.
@@ -145,7 +157,7 @@ impl HttpServer {
             return None;
         }
         if let Some(codings) = self.negotiable(req) {
-            let root = &*self.shared.root;
+            let root = &self.shared.root;
             let side = codings
                 .iter()
                 .any(|c| Identity::stat_at(root, &with_suffix(key, c.extension())).is_some());
@@ -153,7 +165,7 @@ impl HttpServer {
                 return None;
             }
         }
-        self.cache.get(&*self.shared.root, key)
+        self.cache.get(&self.shared.root, key)
     }
 
     /// The codings to try for this request, if any.
@@ -187,9 +199,9 @@ impl HttpServer {
         let Some(mut job) = conn.job.take() else {
             return;
         };
-        let opened = result.and_then(|f| Ok((f.metadata()?, f)));
-        let (meta, file) = match (opened, &job.step) {
-            (Ok(ok), _) => ok,
+        let found = sys::found(result, &self.shared.root, &job.path());
+        let found = match (found, &job.step) {
+            (Ok(found), _) => found,
             (Err(_), Step::Index) if self.cfg().list => {
                 job.step = Step::List;
                 let path = job.target.relative();
@@ -208,41 +220,42 @@ impl HttpServer {
                 return self.error(conn, io, Some(&job.req), status, job.persist);
             }
         };
-        match std::mem::replace(&mut job.step, Step::Target) {
-            Step::Target if meta.is_dir() && !job.target.slash => {
+        match (std::mem::replace(&mut job.step, Step::Target), found) {
+            (Step::Target, Found::Folder(_)) if !job.target.slash => {
                 let location = job.target.with_slash();
                 self.redirect(conn, io, &job, &location);
             }
-            Step::Target if meta.is_dir() => {
-                drop(file);
+            (Step::Target, found @ Found::Folder(_)) => {
+                // One open per connection at a time: the folder is closed first.
+                drop(found);
                 job.step = Step::Index;
                 let path = job.target.child("index.html");
                 self.open(conn, io, job, &path);
             }
-            Step::Target if meta.is_file() && !job.target.slash => {
+            (Step::Target, Found::File(file, meta)) if meta.is_file() && !job.target.slash => {
                 let name = job.target.relative();
                 self.regular(conn, io, job, name, file, &meta);
             }
-            Step::Index if meta.is_file() => {
+            (Step::Index, Found::File(file, meta)) if meta.is_file() => {
                 let name = job.target.child("index.html");
                 self.regular(conn, io, job, name, file, &meta);
             }
-            Step::Index if self.cfg().list => {
-                drop(file);
+            (Step::Index, found) if self.cfg().list => {
+                drop(found);
                 job.step = Step::List;
                 let path = job.target.relative();
                 self.open(conn, io, job, &path);
             }
-            Step::List if meta.is_dir() => self.list(conn, io, &job, file),
-            Step::Side { coding, name } if meta.is_file() => {
+            (Step::List, Found::Folder(folder)) => self.list(conn, io, &job, folder),
+            (Step::Side { coding, name }, Found::File(file, meta)) if meta.is_file() => {
                 self.serve(conn, io, &job, &name, Some(coding), file, &meta);
             }
-            Step::Side { name, .. } => {
-                drop(file);
+            (Step::Side { name, .. }, found) => {
+                drop(found);
                 job.step = Step::Original { name: name.clone() };
                 self.open(conn, io, job, &name);
             }
-            Step::Original { name } if meta.is_file() => {
+            (Step::Original { name }, Found::File(file, meta)) if meta.is_file() => {
                 self.serve(conn, io, &job, &name, None, file, &meta);
             }
             _ => self.error(conn, io, Some(&job.req), Status::NotFound, job.persist),
@@ -260,7 +273,7 @@ impl HttpServer {
         meta: &std::fs::Metadata,
     ) {
         if let Some(codings) = self.negotiable(&job.req) {
-            let root = &*self.shared.root;
+            let root = &self.shared.root;
             let found = codings
                 .into_iter()
                 .find(|c| Identity::stat_at(root, &with_suffix(&name, c.extension())).is_some());
@@ -287,7 +300,7 @@ impl HttpServer {
         file: File,
         meta: &std::fs::Metadata,
     ) {
-        let identity = Identity::of(meta);
+        let identity = Identity::of(&file, meta);
         let cfg = self.cfg();
         let head = FileHead::new(&FileFacts {
             name,
@@ -303,7 +316,7 @@ impl HttpServer {
                 unreachable!()
             };
             let mut bytes = vec![0; identity.size as usize];
-            if file.read_exact_at(&mut bytes, 0).is_ok() {
+            if sys::read_exact_at(file, &mut bytes, 0).is_ok() {
                 let entry = Entry {
                     identity,
                     bytes: bytes.into(),
@@ -396,7 +409,7 @@ impl HttpServer {
             }
             Body::File(file) if len > 0 => {
                 if len >= CORK_AT && !conn.corked {
-                    conn.corked = rustix::net::sockopt::set_tcp_cork(io.socket(), true).is_ok();
+                    conn.corked = sys::set_cork(io.socket(), true);
                 }
                 io.send(out);
                 io.send_file(Rc::new(file), start, len);
@@ -414,9 +427,11 @@ impl HttpServer {
         conn: &mut HttpConn,
         io: &mut Io<'_, C>,
         job: &Job,
-        dir: File,
+        folder: Folder,
     ) {
-        let (items, left_out) = match listing::read(dir, self.cfg().hidden) {
+        let rel = job.target.relative();
+        let listed = listing::read(folder, &self.shared.root, &rel, self.cfg().hidden);
+        let (items, left_out) = match listed {
             Ok(read) => read,
             Err(e) => {
                 debug!(key = %io.key(), "http: listing: {e}");
