@@ -73,18 +73,36 @@ fn half_close_after_asking() {
 
 /// A slow client of `server` asks for `big.bin` and reads 1 MiB of it; then, with the transfer
 /// in progress, the file is cut to `len` bytes. Returns the client, to read the rest.
-fn cut_mid_transfer(server: &Server, tree: &Tree, len: u64) -> Client {
+///
+/// On Windows the server opens files sharing them for reading only: a writer is kept out
+/// (`ERROR_SHARING_VIOLATION`) while the file is served, so it cannot shrink under a transfer.
+/// Then the client that could not be cut comes back as `Err`, to read the whole file.
+fn cut_mid_transfer(server: &Server, tree: &Tree, len: u64) -> Result<Client, Client> {
     let mut client = server.connect();
     client.small_receive_buffer();
     client.ask(b"big.bin");
     client.expect_content("big.bin", 0, MIB as usize);
-    OpenOptions::new()
-        .write(true)
-        .open(tree.path("big.bin"))
-        .unwrap()
-        .set_len(len)
-        .unwrap();
-    client
+    match OpenOptions::new().write(true).open(tree.path("big.bin")) {
+        Ok(file) => {
+            file.set_len(len).unwrap();
+            Ok(client)
+        }
+        Err(e) if cfg!(windows) && e.raw_os_error() == Some(SHARING_VIOLATION) => {
+            eprintln!("windows: the served file cannot be opened for writing: {e}");
+            Err(client)
+        }
+        Err(e) => panic!("opening big.bin to cut it: {e}"),
+    }
+}
+
+/// Windows' `ERROR_SHARING_VIOLATION`.
+const SHARING_VIOLATION: i32 = 32;
+
+/// The client whose file could not be cut gets all of it; the server goes on serving.
+fn kept_whole(mut client: Client, server: Server, small: &util::files::Expected) {
+    client.expect_content("big.bin", MIB, (BIG - MIB) as usize);
+    server.connect().get(small);
+    server.stop().expect("the server stops cleanly");
 }
 
 /// The file is cut to nothing while a slow client is downloading it: the client gets a true
@@ -97,7 +115,10 @@ fn file_truncated_to_nothing_during_transfer() {
     each_backend(|backend| {
         let big = tree.add("big.bin", BIG);
         let server = Server::start(backend, tree.root());
-        let mut client = cut_mid_transfer(&server, &tree, 0);
+        let mut client = match cut_mid_transfer(&server, &tree, 0) {
+            Ok(client) => client,
+            Err(client) => return kept_whole(client, server, &small),
+        };
         let (rest, end) = client.verify_until_closed("big.bin", MIB, BIG - MIB);
         let total = MIB + rest;
         eprintln!("{backend}: {total} of {} bytes, then {end:?}", big.size);
@@ -120,7 +141,10 @@ fn file_shrunk_during_transfer() {
     each_backend(|backend| {
         tree.add("big.bin", BIG);
         let server = Server::start(backend, tree.root());
-        let mut client = cut_mid_transfer(&server, &tree, cut);
+        let mut client = match cut_mid_transfer(&server, &tree, cut) {
+            Ok(client) => client,
+            Err(client) => return kept_whole(client, server, &small),
+        };
         let (rest, end) = client.verify_until_closed("big.bin", MIB, BIG - MIB);
         assert!(
             MIB + rest <= cut,

@@ -135,9 +135,11 @@ impl Transfers {
                     .collect::<Vec<_>>()
             },
         );
+        let cut = got.iter().any(|&(n, _)| n != self.size);
+        let wine = cut && crate::wine_differs("a zero-linger close sends a FIN, not a reset");
         for (i, &(n, end)) in got.iter().enumerate() {
             assert!(
-                n == self.size || end == End::Reset,
+                n == self.size || end == End::Reset || (wine && end == End::Eof),
                 "transfer {i}: cut after {n} of {} bytes with {end:?}, not a reset",
                 self.size
             );

@@ -849,6 +849,10 @@ impl Driver {
                     }
                 }
             }
+            // A name no Windows file can have (Linux would look for it and not find it).
+            Err(e) if open::refusal(&e).is_some_and(open::Refusal::cannot_exist) => {
+                -(windows_sys::Win32::Foundation::ERROR_INVALID_NAME as i32)
+            }
             Err(e) if open::is_escape(&e) => -code::OUTSIDE,
             Err(e) if e.raw_os_error().is_some() => neg_io(&e),
             Err(e) => match e.kind() {

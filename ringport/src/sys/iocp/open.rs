@@ -134,6 +134,18 @@ pub(crate) enum Refusal {
 }
 
 impl Refusal {
+    /// Whether no file can have such a name on Windows (bad characters, trailing dots or
+    /// spaces, empty, NUL, not UTF-8), as opposed to a name that points somewhere it must not
+    /// (`..`, absolute, drive, UNC, device, stream, reparse point, outside): the servers
+    /// answer the first "no such file", as Linux does, and the second "outside the served
+    /// folder".
+    pub(crate) fn cannot_exist(self) -> bool {
+        matches!(
+            self,
+            Self::Empty | Self::NulByte | Self::NotUtf8 | Self::BadChar | Self::TrailingDotOrSpace
+        )
+    }
+
     /// A short human-readable reason, e.g. "a device name".
     pub(crate) fn reason(self) -> &'static str {
         match self {
