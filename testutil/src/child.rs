@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 /// How long a child server may take to print its listening line.
 pub const START_BOUND: Duration = Duration::from_secs(20);
 
+/// How long the rest of its stderr may take to arrive once the child has exited. Processes it
+/// started may keep the pipe open (Wine's services do, when the child started them): then the
+/// log is left incomplete rather than the test hanging.
+const LOG_BOUND: Duration = Duration::from_secs(5);
+
 /// A server binary running as a child process, listening on [`ChildServer::addr`].
 #[derive(Debug)]
 pub struct ChildServer {
@@ -23,6 +28,8 @@ pub struct ChildServer {
     log: Arc<Mutex<String>>,
     /// The thread reading its stderr into `log`, until it exits.
     logger: Option<JoinHandle<()>>,
+    /// Gets a message when the logger has read stderr to its end.
+    logged: mpsc::Receiver<()>,
 }
 
 impl ChildServer {
@@ -53,12 +60,14 @@ impl ChildServer {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
+        let (logged_tx, logged) = mpsc::channel();
         let logger = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
             }
+            let _ = logged_tx.send(());
         });
         // The first stdout line, read on a helper thread so that a silent child cannot hang
         // the test.
@@ -77,6 +86,7 @@ impl ChildServer {
             banner: String::new(),
             log,
             logger: Some(logger),
+            logged,
         };
         server.banner = match rx.recv_timeout(START_BOUND) {
             Ok(Some(Ok(line))) => line.trim_end().to_owned(),
@@ -108,7 +118,7 @@ impl ChildServer {
     }
 
     /// Waits for the child to exit, at most `limit` (a hang guard); afterwards [`log`] holds
-    /// all it logged.
+    /// all it logged (unless its stderr stays open 5 s longer: then what came so far).
     ///
     /// # Panics
     /// If it still runs after `limit`.
@@ -116,11 +126,19 @@ impl ChildServer {
     /// [`log`]: ChildServer::log
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let status = wait_child(&mut self.child, limit);
-        if let Some(logger) = self.logger.take() {
-            // Its stderr is closed now: the logger has read the rest.
-            let _ = logger.join();
-        }
+        self.join_logger();
         status
+    }
+
+    /// Waits (at most [`LOG_BOUND`]) for the logger to read the rest of the child's stderr.
+    fn join_logger(&mut self) {
+        if let Some(logger) = self.logger.take() {
+            if self.logged.recv_timeout(LOG_BOUND).is_ok() {
+                let _ = logger.join();
+            } else {
+                eprintln!("the child's stderr was still open {LOG_BOUND:?} after it ended");
+            }
+        }
     }
 
     /// Sends `signal` and checks that the child exits with status 0 within `limit`.
@@ -174,9 +192,7 @@ impl Drop for ChildServer {
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
-            if let Some(logger) = self.logger.take() {
-                let _ = logger.join();
-            }
+            self.join_logger();
             eprintln!("the child server logged:\n{}", self.log());
         }
     }
