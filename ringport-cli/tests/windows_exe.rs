@@ -21,6 +21,9 @@
 //! The server is stopped with SIGINT to the process: Wine turns it into a `CTRL_C_EVENT` for
 //! the program's console control handler (`/usr/bin/wine` execs the loader, so the child's
 //! pid is the Windows process).
+//!
+//! Linux only: the clients (and the SIGINT that stands for Ctrl+C) run on the Linux side.
+#![cfg(unix)]
 
 mod util;
 
