@@ -105,7 +105,10 @@ impl<M> PortHandle<M> {
     /// Associates a connected stream socket (a TCP stream accepted or connected elsewhere, a
     /// Unix-domain stream) with `worker` under a new completion key, IOCP's basic
     /// association step: the worker makes it non-blocking and hands it to its handler's
-    /// [`crate::Handler::accepted`], as if its own listener had accepted it.
+    /// [`crate::Handler::accepted`], as if its own listener had accepted it. The socket must
+    /// have no overlapped operation of its previous owner in flight (on Windows its
+    /// completion would come to the worker's port) and must not be associated with another
+    /// completion port (its operations then fail).
     ///
     /// # Errors
     /// [`Full`] with the socket, when the worker's queue is full.

@@ -120,7 +120,8 @@ impl<'a, C> WorkerIo<'a, C> {
     /// Associates a connected stream socket made elsewhere (a `std::net::TcpStream`, a Unix
     /// stream) with this worker under a new completion key with state `conn` (IOCP's
     /// association step); it is made non-blocking. Start its operations with
-    /// [`WorkerIo::to`].
+    /// [`WorkerIo::to`]. As with [`crate::PortHandle::associate`], it must have no overlapped
+    /// operation of its previous owner in flight.
     ///
     /// # Errors
     /// When it cannot be made non-blocking.

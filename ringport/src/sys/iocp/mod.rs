@@ -728,9 +728,11 @@ impl Driver {
             }
             return;
         };
-        // SAFETY: every OVERLAPPED posted to this port is one of ours (only sockets of this
-        // worker are associated, only this driver issues calls on them), and its packet
-        // says the call is over.
+        // SAFETY: every OVERLAPPED posted to this port is one of ours: only sockets of this
+        // worker's table are associated (files never are), only this driver issues calls on
+        // them (`Io::socket` forbids reads and writes; a socket handed over by `associate`
+        // must have no call of its previous owner in flight), and its packet says the call
+        // is over.
         let ovl = unsafe { Overlapped::take(ovl) };
         let user_data = ovl.user_data;
         // SAFETY: the call on `ovl.socket` is over (see above).
