@@ -41,8 +41,6 @@ impl Refusal {
             OpenFailure::NameTooLong => Refusal::NameTooLong,
             OpenFailure::PermissionDenied => Refusal::PermissionDenied,
             OpenFailure::Busy => Refusal::Busy,
-            // Windows opens only files beneath a folder: a folder fails with this kind.
-            _ if e.kind() == io::ErrorKind::IsADirectory => Refusal::NotRegular,
             _ if e.kind() == io::ErrorKind::InvalidInput => Refusal::NoSuchFile,
             _ => Refusal::Other,
         }
@@ -108,7 +106,5 @@ mod tests {
         assert_eq!(refusal(code::OUTSIDE), Refusal::Outside);
         assert_eq!(refusal(code::LINK_LOOP), Refusal::LinkLoop);
         assert_eq!(refusal(code::TOO_MANY), Refusal::Busy);
-        let folder = io::Error::new(io::ErrorKind::IsADirectory, "not a regular file");
-        assert_eq!(Refusal::from_open_error(&folder), Refusal::NotRegular);
     }
 }

@@ -15,9 +15,9 @@
 //!   file's (a link pointing elsewhere has another volume or file index: a miss, and a miss
 //!   opens the file confined again), or whether a precompressed side file is worth a confined
 //!   open. It never serves anything by itself.
-//! - [`entries`] lists a folder the confined open reached (it refuses a folder as not a
-//!   regular file: [`found`]). The folder must not be a reparse point and its canonical path must lie under the
-//!   served folder's (as the core's final-path check, which also catches Wine's Unix
+//! - [`entries`] lists a folder the confined open reached ([`found`]: it opens folders as
+//!   `openat2` does), again by path: the folder must not be a reparse point and its canonical
+//!   path must lie under the served folder's (as the core's final-path check, which also catches Wine's Unix
 //!   symlinks); entries that are reparse points (symlinks, junctions, mount points) are left
 //!   out, as the core never opens them.
 
@@ -28,7 +28,7 @@ use std::os::windows::io::AsRawHandle;
 use std::path::PathBuf;
 use std::time::UNIX_EPOCH;
 
-use ringport::{BorrowedSocket, Dir, OpenFailure};
+use ringport::{BorrowedSocket, Dir};
 use windows_sys::Win32::Storage::FileSystem as fs;
 
 use super::Found;
@@ -160,35 +160,20 @@ pub(crate) fn stat_beneath(root: &Dir, path: &[u8]) -> Option<Identity> {
     }
 }
 
-/// A folder the confined open reached (Windows opens only files beneath a [`Dir`]; a folder
-/// is refused as not a regular file). Listed by path: see [`entries`].
+/// A folder the confined open reached. Listed by path: see [`entries`].
 #[derive(Debug)]
 pub(crate) struct Folder(());
 
-/// What an open of `path` beneath `root` found: a file, or a folder. The confined open
-/// refuses folders as "not a regular file" (as it does devices), so such a refusal is a
-/// folder when the plain path names one that is not a reparse point.
-pub(crate) fn found(file: io::Result<File>, root: &Dir, path: &[u8]) -> io::Result<Found> {
-    match file {
-        Ok(file) => {
-            let meta = file.metadata()?;
-            Ok(Found::File(file, meta))
-        }
-        Err(e) if is_folder(&e, root, path) => Ok(Found::Folder(Folder(()))),
-        Err(e) => Err(e),
-    }
-}
-
-/// Whether an open that failed with `e` met the folder at `path` beneath `root`.
-fn is_folder(e: &io::Error, root: &Dir, path: &[u8]) -> bool {
-    let not_regular =
-        e.kind() == io::ErrorKind::IsADirectory || OpenFailure::of(e) == OpenFailure::NotRegular;
-    not_regular
-        && beneath(root, path)
-            .and_then(|p| std::fs::symlink_metadata(p).ok())
-            .is_some_and(|m| {
-                m.is_dir() && m.file_attributes() & fs::FILE_ATTRIBUTE_REPARSE_POINT == 0
-            })
+/// What an open of `path` beneath `root` found: a file, or a folder (the confined open
+/// opens either, as `openat2` does on Linux).
+pub(crate) fn found(file: io::Result<File>, _root: &Dir, _path: &[u8]) -> io::Result<Found> {
+    let file = file?;
+    let meta = file.metadata()?;
+    Ok(if meta.is_dir() {
+        Found::Folder(Folder(()))
+    } else {
+        Found::File(file, meta)
+    })
 }
 
 /// Refuses a folder that may not be listed.

@@ -861,7 +861,7 @@ impl Driver {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
                     -(windows_sys::Win32::Foundation::ERROR_PATH_NOT_FOUND as i32)
                 }
-                io::ErrorKind::IsADirectory | io::ErrorKind::InvalidInput => -code::NOT_REGULAR,
+                io::ErrorKind::InvalidInput => -code::NOT_REGULAR,
                 _ => -code::IO,
             },
         }

@@ -34,8 +34,9 @@
 //! (`GetFileInformationByHandleEx(FileAttributeTagInfo)`), and **every reparse point is
 //! refused**, also one whose target stays inside the folder (simplest; serving through
 //! links is not needed). Intermediate components must be directories
-//! (`FILE_DIRECTORY_FILE`); the last one must be a regular disk file
-//! (`FILE_NON_DIRECTORY_FILE`, then `GetFileType == FILE_TYPE_DISK`). Because each step is
+//! (`FILE_DIRECTORY_FILE`); the last one is a disk file or directory (`GetFileType ==
+//! FILE_TYPE_DISK`), as `openat2` opens either: the caller tells them apart by the handle's
+//! metadata, and the name `.` is a new handle to the folder itself. Because each step is
 //! relative to a handle already held, renaming or replacing a parent directory while the
 //! walk runs cannot redirect it outside the folder.
 //!
@@ -63,7 +64,6 @@
 //! | --- | --- | --- |
 //! | name refused by layer 1, a reparse point met in layer 2, or a final path outside | `PermissionDenied` | a [`Refusal`]; [`is_escape`] is true, [`refusal`] says which |
 //! | a component does not exist | `NotFound` | raw 2 or 3 (`ERROR_FILE_NOT_FOUND` / `ERROR_PATH_NOT_FOUND`) |
-//! | the last component is a directory, or the name is only `.` | `IsADirectory` | message "not a regular file: ..." (no raw code) |
 //! | the last component is not a disk file | `InvalidInput` | message "not a regular file: ..." |
 //! | an intermediate component is a file | `NotADirectory` | raw 267 (`ERROR_DIRECTORY`) |
 //! | anything else | as Windows gives it | raw Win32 code from `RtlNtStatusToDosError` (e.g. 32 sharing violation, 5 access denied) |
@@ -307,19 +307,19 @@ mod imp {
 
     use windows_sys::Wdk::Foundation::OBJECT_ATTRIBUTES;
     use windows_sys::Wdk::Storage::FileSystem::{
-        NtCreateFile, FILE_DIRECTORY_FILE, FILE_NON_DIRECTORY_FILE, FILE_OPEN,
-        FILE_OPEN_REPARSE_POINT, FILE_SYNCHRONOUS_IO_NONALERT,
+        NtCreateFile, FILE_DIRECTORY_FILE, FILE_OPEN, FILE_OPEN_REPARSE_POINT,
+        FILE_SYNCHRONOUS_IO_NONALERT,
     };
     use windows_sys::Win32::Foundation::{
-        RtlNtStatusToDosError, NTSTATUS, OBJ_CASE_INSENSITIVE, STATUS_FILE_IS_A_DIRECTORY,
-        STATUS_REPARSE_POINT_ENCOUNTERED, STATUS_STOPPED_ON_SYMLINK, UNICODE_STRING,
+        RtlNtStatusToDosError, NTSTATUS, OBJ_CASE_INSENSITIVE, STATUS_REPARSE_POINT_ENCOUNTERED,
+        STATUS_STOPPED_ON_SYMLINK, UNICODE_STRING,
     };
     use windows_sys::Win32::Storage::FileSystem::{
         FileAttributeTagInfo, GetFileInformationByHandleEx, GetFileType, GetFinalPathNameByHandleW,
-        FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TAG_INFO,
-        FILE_FLAG_BACKUP_SEMANTICS, FILE_GENERIC_READ, FILE_NAME_NORMALIZED, FILE_READ_ATTRIBUTES,
-        FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TRAVERSE, FILE_TYPE_DISK,
-        SYNCHRONIZE, VOLUME_NAME_NT,
+        FILE_ATTRIBUTE_REPARSE_POINT, FILE_ATTRIBUTE_TAG_INFO, FILE_FLAG_BACKUP_SEMANTICS,
+        FILE_GENERIC_READ, FILE_NAME_NORMALIZED, FILE_READ_ATTRIBUTES, FILE_SHARE_DELETE,
+        FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TRAVERSE, FILE_TYPE_DISK, SYNCHRONIZE,
+        VOLUME_NAME_NT,
     };
     use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
 
@@ -348,15 +348,14 @@ mod imp {
     ///
     /// Refuses, with a [`Refusal`] (see [`super::is_escape`]), every name that could leave
     /// the folder or that Windows would not open as sent, and every reparse point on the
-    /// way. The last component must be a regular file: a directory gives `IsADirectory`.
-    /// See the module documentation for the whole error mapping.
+    /// way. The last component is a regular file or a directory (as `openat2` opens either:
+    /// the caller tells them apart by the handle's metadata); the name `.` is the served
+    /// folder itself (a new handle to it). See the module documentation for the whole error
+    /// mapping.
     pub(crate) fn open_beneath(dir: BorrowedHandle<'_>, path: &[u8]) -> io::Result<File> {
         let names = check_name(path)?;
         let Some((last, parents)) = names.split_last() else {
-            return Err(io::Error::new(
-                io::ErrorKind::IsADirectory,
-                "not a regular file: the served folder itself",
-            ));
+            return Ok(File::from(dir.try_clone_to_owned()?));
         };
         let mut parent: Option<OwnedHandle> = None;
         for name in parents {
@@ -374,20 +373,17 @@ mod imp {
             parent = Some(next);
         }
         let at = parent.as_ref().map_or(dir, AsHandle::as_handle);
-        // No FILE_SYNCHRONOUS_IO_*: an asynchronous (overlapped) handle.
+        // No FILE_SYNCHRONOUS_IO_*: an asynchronous (overlapped) handle. Neither
+        // FILE_DIRECTORY_FILE nor FILE_NON_DIRECTORY_FILE: a file or a folder.
         let file = nt_open(
             at,
             last,
             FILE_GENERIC_READ,
             FILE_SHARE_READ | FILE_SHARE_DELETE,
-            FILE_NON_DIRECTORY_FILE | FILE_OPEN_REPARSE_POINT,
+            FILE_OPEN_REPARSE_POINT,
         )?;
-        let attrs = attributes(file.as_handle())?;
-        if attrs & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
+        if attributes(file.as_handle())? & FILE_ATTRIBUTE_REPARSE_POINT != 0 {
             return Err(Refusal::ReparsePoint.into());
-        }
-        if attrs & FILE_ATTRIBUTE_DIRECTORY != 0 {
-            return Err(is_a_directory());
         }
         // SAFETY: `file` is an open handle owned by this function for the whole call.
         if unsafe { GetFileType(file.as_raw_handle()) } != FILE_TYPE_DISK {
@@ -429,14 +425,6 @@ mod imp {
             // Too small: `n` is the size needed, NUL included.
             buf.resize(n, 0);
         }
-    }
-
-    /// The error for a last component that is a directory.
-    fn is_a_directory() -> io::Error {
-        io::Error::new(
-            io::ErrorKind::IsADirectory,
-            "not a regular file: a directory",
-        )
     }
 
     /// `NtCreateFile(FILE_OPEN)` of the single component `name` relative to the directory
@@ -499,7 +487,6 @@ mod imp {
     /// The `io::Error` for a failed `NtCreateFile` status.
     fn status_error(status: NTSTATUS) -> io::Error {
         match status {
-            STATUS_FILE_IS_A_DIRECTORY => is_a_directory(),
             STATUS_REPARSE_POINT_ENCOUNTERED | STATUS_STOPPED_ON_SYMLINK => {
                 Refusal::ReparsePoint.into()
             }

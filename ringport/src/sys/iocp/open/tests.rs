@@ -413,12 +413,11 @@ mod windows {
     }
 
     #[test]
-    fn directories_are_not_regular_files() {
+    fn directories_open_as_directories() {
         let (_f, dir) = served();
         for name in [&b"sub"[..], b"sub/empty", b"sub\\deeper\\", b".", b"./"] {
-            let err = open_beneath(dir.as_handle(), name).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::IsADirectory, "{name:?}: {err}");
-            assert!(err.to_string().contains("not a regular file"), "{err}");
+            let folder = open_beneath(dir.as_handle(), name).unwrap();
+            assert!(folder.metadata().unwrap().is_dir(), "{name:?}");
         }
     }
 
