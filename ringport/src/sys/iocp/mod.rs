@@ -48,7 +48,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use windows_sys::Win32::Foundation::{CloseHandle, ERROR_IO_PENDING, ERROR_NETNAME_DELETED};
+use windows_sys::Win32::Foundation::{CloseHandle, ERROR_IO_PENDING};
 use windows_sys::Win32::Networking::WinSock as ws;
 use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED, OVERLAPPED_ENTRY};
 
@@ -324,7 +324,10 @@ impl Driver {
     pub(crate) fn wait(&mut self, out: &mut Vec<Cqe>, wait: bool) -> io::Result<()> {
         loop {
             self.run_deferred();
-            let timeout = if !wait || !self.ready.is_empty() {
+            // Work left for the next turn (data to read, an accept to issue again) must not
+            // wait for a packet that may never come: only look at the port then.
+            let deferred = !self.readable.is_empty() || !self.reaccept.is_empty();
+            let timeout = if !wait || deferred || !self.ready.is_empty() {
                 0
             } else {
                 u32::try_from(self.timers.timeout_ms(Instant::now())).unwrap_or(u32::MAX)
@@ -501,10 +504,7 @@ impl Driver {
             Err(e) => {
                 let _ = winsock::close(socket);
                 // A client that reset or vanished before its accept completed: skip it.
-                let vanished = e == ws::WSAECONNRESET
-                    || e == ws::WSAECONNABORTED
-                    || e == ERROR_NETNAME_DELETED as i32;
-                if !vanished || cancelled {
+                if !winsock::client_gone(e) || cancelled {
                     let res = if cancelled { -code::CANCELED } else { neg(e) };
                     return self.finish(user_data, res);
                 }

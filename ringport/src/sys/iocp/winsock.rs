@@ -128,6 +128,20 @@ pub(super) unsafe fn overlapped_result(socket: usize, ovl: *const OVERLAPPED) ->
     }
 }
 
+/// Whether an accept failed because of its client (which reset or went away before the
+/// accept completed: Windows says `ERROR_NETNAME_DELETED` or `WSAECONNRESET`, Wine
+/// `WSAENOTCONN`), not because of the listener or a shortage: skip that client and accept on.
+pub(super) fn client_gone(code: i32) -> bool {
+    use windows_sys::Win32::Foundation::{ERROR_CONNECTION_ABORTED, ERROR_NETNAME_DELETED};
+    code == ws::WSAECONNRESET
+        || code == ws::WSAECONNABORTED
+        || code == ws::WSAENOTCONN
+        || code == ws::WSAENETRESET
+        || code == ws::WSAETIMEDOUT
+        || code == ERROR_NETNAME_DELETED as i32
+        || code == ERROR_CONNECTION_ABORTED as i32
+}
+
 /// Makes `socket` non-blocking (`FIONBIO`).
 pub(super) fn set_nonblocking(socket: usize) -> Result<(), i32> {
     let mut on = 1u32;
