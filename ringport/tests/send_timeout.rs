@@ -96,36 +96,110 @@ fn a_graceful_close_that_never_drains_is_reset() {
     reset_after_no_progress(true);
 }
 
-/// A reader that takes 64 KiB every 20 ms is slow, not stuck: its 4 MiB arrive whole. (The
-/// kernel reports room in a socket only once a good part of its buffer is free, so progress
-/// comes in steps of a few hundred milliseconds here: the timeout is set well above that, for
-/// a loaded machine.)
-#[test]
-fn a_slow_reader_is_not_cut() {
+/// What [`Steady`] sends each client: the verifiable stream of a seed, as one buffer or as a
+/// file holding it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Buffer,
+    File,
+}
+
+/// Bytes a slow reader takes: several times what it reads per send timeout.
+const SLOW_TOTAL: usize = 10 << 20;
+
+/// Sends [`SLOW_TOTAL`] bytes of the stream of `seed` in one `send` or one `send_file`, then
+/// closes gracefully.
+struct Steady {
+    seed: u64,
+    source: Source,
+    file: Option<std::path::PathBuf>,
+    events: Sender<String>,
+}
+
+impl Handler for Steady {
+    type Conn = ();
+    type Msg = ();
+
+    fn accepted(&mut self, io: &mut Io<'_, ()>) {
+        match (self.source, &self.file) {
+            (Source::Buffer, _) => io.send(util::payload(self.seed, SLOW_TOTAL)),
+            (Source::File, Some(path)) => {
+                let file = std::fs::File::open(path).expect("the served file opens");
+                io.send_file(std::rc::Rc::new(file), 0, SLOW_TOTAL as u64);
+            }
+            (Source::File, None) => unreachable!("a file source names its file"),
+        }
+        io.close();
+    }
+
+    fn completion(&mut self, _: &mut (), io: &mut Io<'_, ()>, completion: Completion) {
+        if let Completion::Failed { op, error } = completion {
+            let _ = self.events.send(format!("{op:?} failed: {error}"));
+            io.abort();
+        }
+    }
+
+    fn closed(&mut self, _: &mut WorkerCtx<'_, Self::Conn>, _: (), _: CompletionKey) {
+        let _ = self.events.send("closed".into());
+    }
+}
+
+/// A reader that takes 64 KiB every 20 ms (at most 3.2 MB/s: 10 MiB take over 3 s) is slow,
+/// not stuck: with a send timeout of 2 s, its one large send or file arrives whole. The port
+/// must see progress within a send or a file, not only at its end: an IOCP call that sent
+/// the whole of it would complete after the timeout. (The kernel reports room in a socket
+/// only once a good part of its buffer is free, so progress comes in steps of a few hundred
+/// milliseconds here: the timeout is well above that, for a loaded machine.)
+fn slow_reader_gets_everything(source: Source) {
+    let seed = util::seed();
+    let dir = util::files::TempDir::new("slow-reader");
+    let file = (source == Source::File).then(|| {
+        let path = dir.path().join("stream.bin");
+        std::fs::write(&path, util::payload(seed, SLOW_TOTAL)).unwrap();
+        path
+    });
     util::each_backend(|backend| {
         let (tx, rx) = mpsc::channel();
+        let file = file.clone();
         let port = util::loopback_port(backend, 1)
-            .send_timeout(Some(TIMEOUT * 6))
-            .start(move |_| Flood {
-                size: 4 << 20,
-                close: true,
+            .send_timeout(Some(TIMEOUT * 4))
+            .start(move |_| Steady {
+                seed,
+                source,
+                file: file.clone(),
                 events: tx.clone(),
             })
             .expect("the port starts");
         let mut client = util::connect(port.local_addr().unwrap());
         util::small_buffers(&client);
-        let mut got = 0usize;
+        let start = Instant::now();
+        let mut got = Vec::with_capacity(SLOW_TOTAL);
         let mut buf = vec![0; 64 << 10];
         loop {
             std::thread::sleep(Duration::from_millis(20));
             match client.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) => panic!("after {got} bytes: {e}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("{backend}: after {} bytes: {e}", got.len()),
             }
         }
-        assert_eq!(got, 4 << 20, "{backend}: the whole flood came");
+        eprintln!("{backend}: {} bytes in {:?}", got.len(), start.elapsed());
+        util::assert_bytes(
+            &got,
+            &util::payload(seed, SLOW_TOTAL),
+            "what the slow reader got",
+        );
         assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "closed");
         util::shutdown_and_join(port);
     });
+}
+
+#[test]
+fn a_slow_reader_of_one_large_send_is_not_cut() {
+    slow_reader_gets_everything(Source::Buffer);
+}
+
+#[test]
+fn a_slow_reader_of_a_file_is_not_cut() {
+    slow_reader_gets_everything(Source::File);
 }

@@ -161,13 +161,12 @@ impl std::fmt::Debug for Gather {
 
 impl Gather {
     /// Winsock's view of `slices` (which must outlive it: the operation owns both), cut
-    /// where the total would pass `i32::MAX` (a send result must fit; the worker sends the
-    /// rest next).
+    /// where the total would pass [`iocp::SEND_CHUNK`] (the worker sends the rest next).
     pub(crate) fn new<'a>(slices: impl Iterator<Item = &'a [u8]>) -> Box<Self> {
         let mut total = 0usize;
         let bufs = slices
             .map_while(|s| {
-                let len = s.len().min(i32::MAX as usize - total);
+                let len = s.len().min(iocp::SEND_CHUNK - total);
                 total += len;
                 (len > 0 || s.is_empty()).then(|| ws::WSABUF {
                     len: len as u32,

@@ -12,10 +12,11 @@
 //! - receive: a zero-byte `WSARecv` waits for data without pinning a buffer (an idle
 //!   connection holds none), then non-blocking `recv`s fill the worker's pool buffers, as
 //!   io_uring's provided buffers would (`ENOBUFS` only when data is there and no buffer).
-//! - send: `WSASend` (one buffer, or the gather list); connect: `ConnectEx` on a socket bound
-//!   to the wildcard address, then `SO_UPDATE_CONNECT_CONTEXT`.
-//! - send file: `TransmitFile` from the operation's offset, at most 2^31 − 1 bytes per call
-//!   (the worker continues short results: files over 2 GiB take several calls).
+//! - send: `WSASend` (one buffer, or the gather list); send file: `TransmitFile` from the
+//!   operation's offset. Either sends at most [`SEND_CHUNK`] bytes per call: the worker
+//!   continues short results, as it does short sends and `sendfile` rounds on Linux.
+//! - connect: `ConnectEx` on a socket bound to the wildcard address, then
+//!   `SO_UPDATE_CONNECT_CONTEXT`.
 //! - cancel: `CancelIoEx` on the operation's OVERLAPPED; close: `closesocket`/`CloseHandle`.
 //! - timers: kept here; the nearest deadline bounds `GetQueuedCompletionStatusEx`.
 //! - the worker's waker: packets posted to the port under [`port::WAKE_KEY`].
@@ -62,8 +63,12 @@ use winsock::{neg, neg_io, Ext};
 const BUDGET: u32 = 16;
 /// Packets dequeued per `GetQueuedCompletionStatusEx`.
 const ENTRIES: usize = 256;
-/// The most `TransmitFile` sends in one call.
-const MAX_TRANSMIT: u64 = i32::MAX as u64;
+/// The most one `WSASend` or `TransmitFile` call sends. The worker learns of progress only
+/// when a call completes, and the send timeout counts from the last progress: a whole file or
+/// a large buffer in one call would cut a client that reads steadily but needs longer than
+/// the timeout for all of it. Calls of 1 MiB keep every client faster than 1 MiB per send
+/// timeout (17 KB/s at the default 60 s), at one packet per MiB.
+pub(crate) const SEND_CHUNK: usize = 1 << 20;
 /// Room for one address in `AcceptEx`'s output buffer (its documented minimum is the
 /// address size plus 16).
 const ADDR_ROOM: usize = std::mem::size_of::<ws::SOCKADDR_STORAGE>() + 16;
@@ -224,7 +229,7 @@ impl Driver {
             },
             Sub::RecvMulti { fd } => self.begin(user_data, fd, Kind::Recv, |d| d.probe(user_data)),
             Sub::Send { fd, ptr, len } => {
-                let len = len.min(i32::MAX as u32);
+                let len = len.min(SEND_CHUNK as u32);
                 let buf = [ws::WSABUF {
                     len,
                     buf: ptr.cast_mut(),
@@ -683,7 +688,7 @@ impl Driver {
         self.finish(user_data, result.map_or_else(neg, |()| 0));
     }
 
-    /// `TransmitFile` of up to `len` bytes of `file` from `offset` (at most 2^31 − 1).
+    /// `TransmitFile` of up to `len` bytes of `file` from `offset` (at most [`SEND_CHUNK`]).
     fn transmit(&mut self, user_data: u64, file: usize, offset: u64, len: u64) {
         let socket = self.ops[&user_data].socket;
         let ext = match Ext::get(socket) {
@@ -691,7 +696,7 @@ impl Driver {
             Err(e) => return self.finish(user_data, neg(e)),
         };
         // 0 would mean "the whole file": the worker never asks for 0 bytes.
-        let count = len.clamp(1, MAX_TRANSMIT) as u32;
+        let count = len.clamp(1, SEND_CHUNK as u64) as u32;
         let ovl = Overlapped::new(user_data, socket, Call::SendFile, offset);
         // SAFETY: the file is held by the operation until its final completion; `ovl` stays
         // allocated until its packet is dequeued or taken back below.
