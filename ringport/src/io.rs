@@ -113,7 +113,8 @@ impl<'a, C> Io<'a, C> {
     ///
     /// Platform specific: on io_uring and epoll, `sendfile(2)` driven by readiness. Unlike
     /// sends, `sendfile` cannot be told `MSG_NOSIGNAL`: a peer that reset raises `SIGPIPE`,
-    /// which Rust programs ignore by default; a host program that does not must ignore it.
+    /// which Rust programs ignore by default; a host program that does not must ignore it. On
+    /// Windows, `TransmitFile` calls of at most 1 MiB.
     pub fn send_file(&mut self, file: Rc<File>, offset: u64, len: u64) {
         if self.can_send() {
             self.queue(Outgoing::File { file, offset, len });

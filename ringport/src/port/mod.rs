@@ -157,8 +157,9 @@ impl PortBuilder {
     /// [`crate::Completion::Failed`] with [`io::ErrorKind::TimedOut`] if the connection was
     /// open; the peer sees a reset. Measured with a clock of an eighth of the timeout (10 ms
     /// to 1 s), so the abort comes between the timeout and two ticks after it. Progress is seen
-    /// in steps — each time the socket takes more (Linux), each call of at most 1 MiB that
-    /// completes (IOCP) — so a peer that reads less than that per timeout counts as stuck.
+    /// in steps — each time the socket takes more (Linux), each `WSASend`/`TransmitFile` call
+    /// of at most 1 MiB that completes (IOCP) — so a peer that takes less than one step per
+    /// timeout counts as stuck.
     pub fn send_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.send_timeout = timeout.filter(|t| !t.is_zero());
         self
